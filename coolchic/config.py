@@ -1,0 +1,74 @@
+"""Architecture of an overfitted codec: one frozen, hashable value that the model is built from."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+def causal_context(size: int) -> tuple[tuple[int, int], ...]:
+    """Offsets (dy, dx) of the causal half of a size x size mask, raster order.
+
+    size=7 gives C3's 24 neighbours, 5 gives 12, 3 gives 4. Every offset is strictly before the
+    current latent in raster order, which is what makes the ARM decodable.
+    """
+    if size < 3 or size % 2 == 0:
+        raise ValueError(f"context size must be odd and >= 3, got {size}")
+    r = size // 2
+    return tuple((dy, dx) for dy in range(-r, 1) for dx in range(-r, r + 1) if dy < 0 or dx < 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Everything that fixes the shapes of a codec's parameters.
+
+    n_grids: latent grids at full, 1/2, ..., 1/2^(n_grids-1) resolution (ceil division).
+    context: ARM causal neighbours as (dy, dx) offsets; arm_hidden: ARM hidden widths.
+    upsampling: "bilinear" (C3: each grid interpolated straight to full resolution) or
+        "learned" (Cool-chic: cascade of 2x transposed convs, bicubic-initialised, one per level).
+    synth_hidden: widths of the per-pixel MLP; synth_convs: residual 3x3 convs on the output.
+    """
+
+    n_grids: int = 7
+    context: tuple[tuple[int, int], ...] = causal_context(7)
+    arm_hidden: tuple[int, ...] = (18, 18)
+    upsampling: str = "bilinear"
+    upsampling_taps: int = 8
+    synth_hidden: tuple[int, ...] = (18, 18)
+    synth_convs: int = 2
+    out_channels: int = 3
+
+    def __post_init__(self):
+        if not 1 <= self.n_grids <= 12:
+            raise ValueError(f"n_grids must be in [1, 12], got {self.n_grids}")
+        if self.upsampling not in ("bilinear", "learned"):
+            raise ValueError(f"unknown upsampling {self.upsampling!r}")
+        if any(dy > 0 or (dy == 0 and dx >= 0) for dy, dx in self.context):
+            raise ValueError("ARM context must be strictly causal (dy < 0, or dy == 0 and dx < 0)")
+        if self.out_channels not in (1, 3):
+            raise ValueError("out_channels must be 1 (gray) or 3 (RGB)")
+
+    @property
+    def context_pad(self) -> tuple[int, int, int]:
+        """Padding (top, left, right) a grid needs so every context offset is in range."""
+        top = max([-dy for dy, _ in self.context] + [0])
+        left = max([-dx for _, dx in self.context] + [0])
+        right = max([dx for _, dx in self.context] + [0])
+        return top, left, right
+
+    def with_channels(self, channels: int) -> "ModelConfig":
+        return dataclasses.replace(self, out_channels=channels)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["context"] = [list(c) for c in self.context]
+        d["arm_hidden"] = list(self.arm_hidden)
+        d["synth_hidden"] = list(self.synth_hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        d = dict(d)
+        d["context"] = tuple(tuple(int(v) for v in c) for c in d["context"])
+        d["arm_hidden"] = tuple(int(v) for v in d["arm_hidden"])
+        d["synth_hidden"] = tuple(int(v) for v in d["synth_hidden"])
+        return cls(**d)

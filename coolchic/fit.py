@@ -1,0 +1,295 @@
+"""The one fitting loop: many optimisation steps per compiled call, resumable.
+
+A fit runs the stages of a Recipe in order. Each stage compiles one chunk function
+`(state, n_steps, image, lmbda) -> state` (a `fori_loop` with a traced trip count, so chunks of any
+length reuse the same executable); per-step randomness is `fold_in(key, step)` and schedules are
+functions of the step, all on device. Because a step depends only on (state, step), a fit that is
+checkpointed, interrupted and resumed follows the same trajectory as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .config import ModelConfig
+from .model import decode_image, init_params, rate_bits, rd_terms
+from .quantizers import hard_round
+from .recipes import Recipe, Stage
+
+
+@flax.struct.dataclass
+class FitState:
+    params: Any
+    opt_state: Any
+    step: jnp.ndarray  # steps done in the current stage
+    key: jnp.ndarray
+    best_params: Any
+    best_loss: jnp.ndarray
+    lr_scale: jnp.ndarray
+    since_best: jnp.ndarray
+    loss: jnp.ndarray  # metrics of the last step
+    mse: jnp.ndarray
+    bpp: jnp.ndarray
+
+
+def _optimizer(stage: Stage) -> optax.GradientTransformation:
+    return optax.chain(optax.clip_by_global_norm(stage.clip_norm), optax.scale_by_adam())
+
+
+def init_state(params, stage: Stage, key) -> FitState:
+    f32 = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
+    return FitState(
+        params=params,
+        opt_state=_optimizer(stage).init(params),
+        step=jnp.asarray(0, jnp.int32),
+        key=key,
+        best_params=params,
+        best_loss=f32(jnp.inf),
+        lr_scale=f32(1.0),
+        since_best=jnp.asarray(0, jnp.int32),
+        loss=f32(jnp.nan),
+        mse=f32(jnp.nan),
+        bpp=f32(jnp.nan),
+    )
+
+
+def loss_terms(params, latents, config: ModelConfig, image, lmbda):
+    """(loss, mse, bpp) for latents already passed through a quantizer."""
+    mse, bits = rd_terms(params, latents, config, image)
+    bpp = bits / (image.shape[1] * image.shape[2])
+    return mse + lmbda * bpp, mse, bpp
+
+
+def _make_step(config: ModelConfig, stage: Stage):
+    opt = _optimizer(stage)
+
+    def objective(params, key, progress, image, lmbda):
+        q = stage.quantize(params["latents"], key, progress)
+        loss, mse, bpp = loss_terms(params, q, config, image, lmbda)
+        return loss, (mse, bpp)
+
+    grad_fn = jax.value_and_grad(objective, has_aux=True)
+
+    def step(state: FitState, image, lmbda) -> FitState:
+        progress = state.step.astype(jnp.float32) / max(stage.steps, 1)
+        key = jax.random.fold_in(state.key, state.step)
+        (loss, (mse, bpp)), grads = grad_fn(state.params, key, progress, image, lmbda)
+        updates, opt_state = opt.update(grads, state.opt_state, state.params)
+        lr = stage.learning_rate(progress) * state.lr_scale
+        params = optax.apply_updates(state.params, jax.tree.map(lambda u: -lr * u, updates))
+        # Loss was measured at state.params: that is the candidate for "best".
+        better = loss < state.best_loss
+        best_params = state.best_params
+        if stage.keep_best:
+            best_params = jax.tree.map(lambda a, b: jnp.where(better, a, b), state.params, state.best_params)
+        since = jnp.where(better, 0, state.since_best + 1)
+        lr_scale = state.lr_scale
+        if stage.plateau_patience > 0:
+            drop = since >= stage.plateau_patience
+            lr_scale = jnp.where(drop, lr_scale * stage.plateau_factor, lr_scale)
+            since = jnp.where(drop, 0, since)
+        return FitState(
+            params=params, opt_state=opt_state, step=state.step + 1, key=state.key,
+            best_params=best_params, best_loss=jnp.minimum(loss, state.best_loss),
+            lr_scale=lr_scale, since_best=since, loss=loss, mse=mse, bpp=bpp,
+        )
+
+    return step
+
+
+_CHUNK_CACHE: dict = {}
+
+
+def chunk_fn(config: ModelConfig, stage: Stage):
+    """Compiled `(state, n, image, lmbda) -> state` running n steps; cached per (config, stage)."""
+    key = (config, stage)
+    if key not in _CHUNK_CACHE:
+        step = _make_step(config, stage)
+
+        def run(state, n, image, lmbda):
+            return jax.lax.fori_loop(0, n, lambda i, s: step(s, image, lmbda), state)
+
+        _CHUNK_CACHE[key] = jax.jit(run, donate_argnums=0)
+    return _CHUNK_CACHE[key]
+
+
+@dataclasses.dataclass
+class FitResult:
+    params: dict
+    config: ModelConfig
+    lmbda: float
+    steps: int
+    seconds: float
+    history: list  # (global_step, loss, mse, bpp) at chunk ends
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def _ckpt_paths(directory: str):
+    return os.path.join(directory, "state"), os.path.join(directory, "meta.json")
+
+
+def save_checkpoint(directory: str, stage_index: int, state: FitState, meta: dict) -> None:
+    import orbax.checkpoint as ocp
+
+    directory = os.path.abspath(directory)
+    os.makedirs(directory, exist_ok=True)
+    state_path, meta_path = _ckpt_paths(directory)
+    ckpt = ocp.StandardCheckpointer()
+    ckpt.save(state_path + ".tmp", state, force=True)
+    ckpt.wait_until_finished()
+    if os.path.exists(state_path):
+        import shutil
+
+        shutil.rmtree(state_path)
+    os.replace(state_path + ".tmp", state_path)
+    tmp = meta_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({**meta, "stage_index": stage_index}, f)
+    os.replace(tmp, meta_path)
+
+
+def load_checkpoint(directory: str, target: FitState) -> FitState:
+    import orbax.checkpoint as ocp
+
+    state_path, _ = _ckpt_paths(os.path.abspath(directory))
+    return ocp.StandardCheckpointer().restore(state_path, target)
+
+
+def checkpoint_meta(directory: str) -> dict | None:
+    _, meta_path = _ckpt_paths(os.path.abspath(directory))
+    if not os.path.exists(meta_path):
+        return None
+    with open(meta_path) as f:
+        return json.load(f)
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def fit(
+    image: np.ndarray,
+    config: ModelConfig,
+    recipe: Recipe,
+    lmbda: float,
+    seed: int = 0,
+    *,
+    chunk: int = 100,
+    checkpoint_dir: str | None = None,
+    stop_after: int | None = None,
+    progress: bool = True,
+    params: dict | None = None,
+) -> FitResult:
+    """Fit the model to one image (C, H, W) in [0, 1].
+
+    checkpoint_dir: the state is saved there at every chunk end, and a fit started with a
+        directory that holds a checkpoint of the same problem resumes from it.
+    stop_after: stop (after checkpointing) once this many steps are done in total — used to
+        simulate an interruption.
+    """
+    image = jnp.asarray(image, jnp.float32)
+    c, h, w = image.shape
+    if c != config.out_channels:
+        raise ValueError(f"image has {c} channels, config expects {config.out_channels}")
+    root = jax.random.PRNGKey(seed)
+    k_init, k_fit = jax.random.split(root)
+    if params is None:
+        params = init_params(k_init, config, h, w)
+    meta = {"config": config.to_dict(), "recipe": recipe.name, "steps": recipe.steps, "lmbda": lmbda,
+            "seed": seed, "shape": [c, h, w], "image_sum": float(np.asarray(image, np.float64).sum())}
+
+    start_stage, resume_state = 0, None
+    if checkpoint_dir and (saved := checkpoint_meta(checkpoint_dir)) is not None:
+        if {k: saved.get(k) for k in meta} != meta:
+            raise ValueError(f"checkpoint in {checkpoint_dir} is for a different fit; use another directory")
+        start_stage = saved["stage_index"]
+        resume_state = True
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=recipe.steps, unit="step", dynamic_ncols=True, leave=False)
+    history, t0 = [], time.perf_counter()
+    done_before = sum(s.steps for s in recipe.stages[:start_stage])
+    lm = jnp.float32(lmbda)
+    state = None
+    for si in range(start_stage, len(recipe.stages)):
+        stage = recipe.stages[si]
+        carried = state.best_params if (state is not None and recipe.stages[si - 1].keep_best) else (
+            state.params if state is not None else params)
+        state = init_state(carried, stage, jax.random.fold_in(k_fit, si))
+        if resume_state:
+            state = load_checkpoint(checkpoint_dir, state)
+            resume_state = None
+        run = chunk_fn(config, stage)
+        if bar is not None:
+            bar.n = done_before + int(state.step)
+            bar.refresh()
+        while int(state.step) < stage.steps:
+            n = min(chunk, stage.steps - int(state.step))
+            if stop_after is not None:
+                n = min(n, stop_after - (done_before + int(state.step)))
+                if n <= 0:
+                    break
+            state = run(state, jnp.int32(n), image, lm)
+            g = done_before + int(state.step)
+            history.append((g, float(state.loss), float(state.mse), float(state.bpp)))
+            if bar is not None:
+                psnr = -10 * np.log10(max(float(state.mse), 1e-12))
+                bar.set_postfix_str(f"{stage.name} loss={float(state.loss):.5f} bpp={float(state.bpp):.4f} psnr={psnr:.2f}")
+                bar.update(g - bar.n)
+            if checkpoint_dir:
+                save_checkpoint(checkpoint_dir, si, state, meta)
+        if stop_after is not None and done_before + int(state.step) >= stop_after and int(state.step) < stage.steps:
+            break
+        done_before += stage.steps
+        if stop_after is not None and done_before >= stop_after and si + 1 < len(recipe.stages):
+            if checkpoint_dir:  # the next stage starts fresh from these parameters
+                save_checkpoint(checkpoint_dir, si, state, meta)
+            break
+    if bar is not None:
+        bar.close()
+    final = state.best_params if recipe.stages[len(recipe.stages) - 1].keep_best and done_before >= recipe.steps else state.params
+    return FitResult(final, config, lmbda, min(done_before, recipe.steps) if stop_after is None else
+                     min(stop_after, recipe.steps), time.perf_counter() - t0, history)
+
+
+@jax.jit
+def _noop(x):
+    return x
+
+
+def evaluate(params: dict, config: ModelConfig, image: np.ndarray) -> dict:
+    """Reconstruction with hard-rounded latents, its MSE/PSNR and latent bits (float ARM)."""
+    image = jnp.asarray(image, jnp.float32)
+    c, h, w = image.shape
+    rec, bits = _eval_fn(config, h, w)(params)
+    mse = float(jnp.mean((rec - image) ** 2))
+    return {"reconstruction": np.asarray(rec), "mse": mse, "psnr": float(-10 * np.log10(max(mse, 1e-20))),
+            "latent_bits": float(bits), "bpp_latents": float(bits) / (h * w)}
+
+
+_EVAL_CACHE: dict = {}
+
+
+def _eval_fn(config: ModelConfig, h: int, w: int):
+    key = (config, h, w)
+    if key not in _EVAL_CACHE:
+        def run(params):
+            q = hard_round(params["latents"])
+            return decode_image(params, q, config, h, w), rate_bits(params, q, config)
+
+        _EVAL_CACHE[key] = jax.jit(run)
+    return _EVAL_CACHE[key]
