@@ -51,21 +51,65 @@ def mlp(arm: dict, x: jnp.ndarray) -> jnp.ndarray:
     return x
 
 
-def grid_bits(arm: dict, grid: jnp.ndarray, config: ModelConfig) -> jnp.ndarray:
-    """Total bits of one latent grid (values as given: noisy, soft- or hard-rounded)."""
-    h, w = grid.shape
-    top = config.context_pad[0]
-    rows = tile_rows(h, w)
-    padded = pad_grid(grid, config)
+def canvas_layout(shapes: list, config: ModelConfig):
+    """Where each grid goes on one shared zero canvas: [(row, col)], (height, width).
 
-    def slab_bits(slab):
+    Grid 0 on top, the coarser grids side by side below it, with gaps of zeros at least as wide
+    as the context reaches, so every latent sees exactly the zero padding it would see alone.
+    One canvas means one ARM pass (one small graph, one tiled loop) for all grids.
+    """
+    top, left, right = config.context_pad
+    gap = max(left, right)
+    h0, w0 = shapes[0]
+    places = [(top, left)]
+    row = top + h0 + top
+    col = left
+    for h, w in shapes[1:]:
+        places.append((row, col))
+        col += w + gap
+    height = row + max([h for h, _ in shapes[1:]] + [0])
+    width = max(left + w0 + right, col - gap + right)
+    return places, (height, width)
+
+
+def to_canvas(grids: list, config: ModelConfig):
+    """(canvas, mask): the grids placed on the canvas, and 1 where a latent lives."""
+    shapes = [g.shape for g in grids]
+    places, (hc, wc) = canvas_layout(shapes, config)
+    mask = np.zeros((hc, wc), np.float32)
+    canvas = jnp.zeros((hc, wc), grids[0].dtype)
+    for g, (r, c) in zip(grids, places):
+        canvas = jax.lax.dynamic_update_slice(canvas, g, (r, c))
+        mask[r : r + g.shape[0], c : c + g.shape[1]] = 1.0
+    return canvas, jnp.asarray(mask)
+
+
+def canvas_bits(arm: dict, canvas: jnp.ndarray, mask: jnp.ndarray, config: ModelConfig) -> jnp.ndarray:
+    """Total bits of the latents on a canvas (values as given: noisy, soft- or hard-rounded).
+
+    The canvas already carries its context padding, so tiles only need `top` halo rows.
+    """
+    top, left, right = config.context_pad
+    hc, wc = canvas.shape
+    w = wc - left - right
+    rows = tile_rows(hc - top, w)
+
+    def slab_bits(t):
+        slab, m = t
         r = slab.shape[0] - top
-        params = mlp(arm, gather_context(slab, config, r, w))
-        y = slab[top:, config.context_pad[1] : config.context_pad[1] + w].reshape(-1)
-        return jnp.sum(laplace_bits(y, params[0], params[1]))
+        out = mlp(arm, gather_context(slab, config, r, w))
+        y = slab[top:, left : left + w].reshape(-1)
+        return jnp.sum(laplace_bits(y, out[0], out[1]) * m[top:, left : left + w].reshape(-1))
 
-    tiles, rem = split_rows(padded, rows, top, 0, axis=0)
-    return sum_over_tiles(slab_bits, tiles, rem)
+    tiles, rem = split_rows(canvas, rows, top, 0, axis=0)
+    mt, mr = split_rows(mask, rows, top, 0, axis=0)
+    return sum_over_tiles(slab_bits, None if tiles is None else (tiles, mt), None if rem is None else (rem, mr))
+
+
+def latent_bits(arm: dict, grids: list, config: ModelConfig) -> jnp.ndarray:
+    """Total bits of a list of grids under the ARM."""
+    canvas, mask = to_canvas(grids, config)
+    return canvas_bits(arm, canvas, mask, config)
 
 
 def grid_distribution(arm: dict, grid: jnp.ndarray, config: ModelConfig):

@@ -48,12 +48,16 @@ def _optimizer(stage: Stage) -> optax.GradientTransformation:
 
 def init_state(params, stage: Stage, key) -> FitState:
     f32 = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
+    # Fresh buffers for every leaf: the chunk function donates its state, and a buffer shared by
+    # two leaves (or by params and best_params) cannot be donated twice.
+    copy = lambda t: jax.tree.map(lambda a: jnp.array(a, dtype=a.dtype, copy=True), t)  # noqa: E731
+    params = copy(params)
     return FitState(
         params=params,
         opt_state=_optimizer(stage).init(params),
         step=jnp.asarray(0, jnp.int32),
         key=key,
-        best_params=params,
+        best_params=copy(params),
         best_loss=f32(jnp.inf),
         lr_scale=f32(1.0),
         since_best=jnp.asarray(0, jnp.int32),

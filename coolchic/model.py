@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .arm import grid_bits, init_arm
+from .arm import init_arm, latent_bits
 from .config import ModelConfig
 from .latents import init_latents
 from .synthesis import init_synthesis, squared_error, synthesize
@@ -33,7 +33,7 @@ def network_params(params: dict) -> dict:
 
 def rate_bits(params: dict, latents: list, config: ModelConfig) -> jnp.ndarray:
     """Total bits of the given (quantized or noisy) latents under the ARM."""
-    return sum(grid_bits(params["arm"], g, config) for g in latents)
+    return latent_bits(params["arm"], latents, config)
 
 
 def features(params: dict, latents: list, config: ModelConfig, height: int, width: int):

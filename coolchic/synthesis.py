@@ -23,7 +23,7 @@ def init_synthesis(key, config: ModelConfig) -> dict:
     for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
         last = i == len(dims) - 2
         scale = 0.1 / np.sqrt(a) if last else np.sqrt(2.0 / a)
-        layers.append({"w": jax.random.normal(keys[i], (b, a)) * scale, "b": jnp.full((b,), 0.5 if last else 0.0)})
+        layers.append({"w": jax.random.normal(keys[i], (b, a)) * scale, "b": jnp.full((b,), 0.5 if last else 0.0, jnp.float32)})
     c = config.out_channels
     convs = [{"w": jnp.zeros((c, c, 3, 3)), "b": jnp.zeros((c,))} for _ in range(config.synth_convs)]
     return {"layers": layers, "convs": convs}

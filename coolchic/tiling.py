@@ -48,11 +48,8 @@ def split_rows(x: jnp.ndarray, rows: int, halo_top: int, halo_bottom: int, axis:
     n = h // rows
     tiles = None
     if n:
-        parts = [_blocks(x, halo_top, n, rows, rows, axis)]
-        if halo_top:
-            parts.insert(0, _blocks(x, 0, n, rows, halo_top, axis))
-        if halo_bottom:
-            parts.append(_blocks(x, halo_top + rows, n, rows, halo_bottom, axis))
+        span = rows + halo_top + halo_bottom
+        parts = [_blocks(x, o, n, rows, min(rows, span - o), axis) for o in range(0, span, rows)]
         tiles = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=axis + 1)
     rem = None
     if n * rows < h:

@@ -1,0 +1,55 @@
+"""High-level helpers shared by the CLI, benchmarks and notebooks."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .config import ModelConfig
+from .fit import FitResult, evaluate, fit
+from .image_io import Image
+from .macs import macs_per_pixel
+from .model import network_params
+from .recipes import get_recipe
+
+# Until weights are actually quantized and coded (see coolchic.bitstream), `fit` reports this
+# stated estimate of their cost.
+WEIGHT_BITS_ESTIMATE = 8.0
+
+
+def image_to_chw(img: Image) -> np.ndarray:
+    return np.ascontiguousarray(img.pixels.transpose(2, 0, 1))
+
+
+def n_network_params(params: dict) -> int:
+    import jax
+
+    return int(sum(np.size(x) for x in jax.tree.leaves(network_params(params))))
+
+
+def fit_image(img: Image, config: ModelConfig, *, lmbda: float, steps: int, recipe: str = "coolchic",
+              seed: int = 0, progress: bool = True, checkpoint_dir: str | None = None) -> tuple[FitResult, dict]:
+    """Fit one image; returns the fit and a report (estimated bpp, PSNR, MACs/pixel, time)."""
+    config = config.with_channels(img.channels)
+    x = image_to_chw(img)
+    t0 = time.perf_counter()
+    result = fit(x, config, get_recipe(recipe, steps), lmbda, seed, progress=progress, checkpoint_dir=checkpoint_dir)
+    ev = evaluate(result.params, config, x)
+    n_pix = img.height * img.width
+    weight_bits = n_network_params(result.params) * WEIGHT_BITS_ESTIMATE
+    report = {
+        "bpp_estimated": ev["bpp_latents"] + weight_bits / n_pix,
+        "bpp_latents": ev["bpp_latents"],
+        "bpp_weights_estimated": weight_bits / n_pix,
+        "weights_estimate": f"{WEIGHT_BITS_ESTIMATE:g} bits per network parameter",
+        "psnr": ev["psnr"],
+        "macs_per_pixel": macs_per_pixel(config, img.height, img.width)["total"],
+        "steps": result.steps,
+        "fit_seconds": time.perf_counter() - t0,
+        "lmbda": lmbda,
+        "recipe": recipe,
+        "height": img.height,
+        "width": img.width,
+    }
+    return result, {**report, "_reconstruction": ev["reconstruction"]}

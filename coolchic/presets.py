@@ -1,0 +1,48 @@
+"""Named configurations in one registry: an architecture and a default step budget."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .config import ModelConfig, causal_context
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    config: ModelConfig
+    steps: int
+    description: str
+
+
+_C3 = ModelConfig()  # 7 grids, 24-neighbour ARM 18-18, synthesis 18-18 + 2 residual convs
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset("c3-kodak", _C3, 10_000, "C3's Kodak architecture (1770 MACs/pixel, C3 convention)"),
+        Preset("c3-kodak-24", ModelConfig(arm_hidden=(24, 24), synth_hidden=(24, 24)), 10_000,
+               "C3's width-24 Kodak variant (2626 MACs/pixel)"),
+        Preset("mac-500", ModelConfig(context=causal_context(5), arm_hidden=(8, 8), synth_hidden=(8,)), 10_000,
+               "~500 MACs/pixel: 12-neighbour ARM 8-8, synthesis 8"),
+        Preset("mac-1000", ModelConfig(context=causal_context(5), arm_hidden=(12, 12), synth_hidden=(16, 16)), 10_000,
+               "~1000 MACs/pixel: 12-neighbour ARM 12-12, synthesis 16-16"),
+        Preset("mac-2000", ModelConfig(arm_hidden=(20, 20), synth_hidden=(20, 20)), 10_000,
+               "~2000 MACs/pixel: 24-neighbour ARM 20-20, synthesis 20-20"),
+        Preset("mac-3000", ModelConfig(arm_hidden=(24, 24), synth_hidden=(30, 30)), 10_000,
+               "~3000 MACs/pixel: 24-neighbour ARM 24-24, synthesis 30-30"),
+        Preset("coolchic", ModelConfig(upsampling="learned"), 10_000,
+               "C3's Kodak widths with Cool-chic's learned bicubic-initialised upsampling"),
+        # Step budgets on C3's Kodak architecture.
+        Preset("fast", _C3, 2_000, "c3-kodak, 2k steps (seconds on a GPU, minutes on a CPU)"),
+        Preset("medium", _C3, 10_000, "c3-kodak, 10k steps"),
+        Preset("slow", _C3, 40_000, "c3-kodak, 40k steps"),
+        Preset("paper", _C3, 110_000, "c3-kodak, C3's 100k + 10k steps"),
+    ]
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return PRESETS[name]

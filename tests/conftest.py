@@ -1,0 +1,36 @@
+import os
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(REPO, "..", "shared")
+KODAK = os.path.join(SHARED, "data", "kodak")
+
+# Reuse XLA executables across test runs on the same machine (CI starts empty, which is fine).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(REPO, ".pytest_cache", "jax"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
+
+
+def kodak_path(i: int) -> str:
+    p = os.path.join(KODAK, f"kodim{i:02d}.png")
+    if not os.path.exists(p):
+        pytest.skip(f"Kodak image not found at {p} (../shared missing)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def kodak_crop():
+    """(C, H, W) float32 crops of Kodak images, or a synthetic image when ../shared is absent."""
+    from coolchic.image_io import read_image
+
+    def crop(i: int = 1, h: int = 32, w: int = 32, y: int = 200, x: int = 300) -> np.ndarray:
+        p = os.path.join(KODAK, f"kodim{i:02d}.png")
+        if os.path.exists(p):
+            return read_image(p).pixels[y : y + h, x : x + w].transpose(2, 0, 1).copy()
+        rng = np.random.default_rng(i)
+        yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+        base = np.stack([np.sin(5 * yy + c) * np.cos(3 * xx) for c in range(3)]) * 0.4 + 0.5
+        return (base + 0.02 * rng.standard_normal(base.shape)).clip(0, 1).astype(np.float32)
+
+    return crop

@@ -1,0 +1,65 @@
+"""The fitting loop: RD trade-off, determinism, resume, compile-once."""
+
+import jax
+import numpy as np
+import pytest
+
+from coolchic.config import ModelConfig, causal_context
+from coolchic.fit import chunk_fn, evaluate, fit
+from coolchic.recipes import coolchic_recipe
+
+# A small architecture shared by the tests in this module, so compiled steps are reused.
+SMALL = ModelConfig(n_grids=4, context=causal_context(5), arm_hidden=(8, 8), synth_hidden=(8,))
+
+
+@pytest.fixture(scope="module")
+def crop(kodak_crop):
+    return kodak_crop(1, 32, 32)
+
+
+def _leaves_close(a, b, atol):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol)
+
+
+def test_higher_lambda_gives_lower_rate(crop):
+    bpp = {}
+    for lm in (1e-4, 3e-2):
+        r = fit(crop, SMALL, coolchic_recipe(150), lm, seed=0, progress=False, chunk=50)
+        bpp[lm] = evaluate(r.params, SMALL, crop)["bpp_latents"]
+    assert bpp[3e-2] < bpp[1e-4]
+
+
+def test_fit_improves_psnr_and_is_deterministic(crop):
+    recipe = coolchic_recipe(60)
+    a = fit(crop, SMALL, recipe, 1e-3, seed=3, progress=False, chunk=20)
+    b = fit(crop, SMALL, recipe, 1e-3, seed=3, progress=False, chunk=30)  # other chunking, same path
+    _leaves_close(a.params, b.params, atol=1e-5)
+    assert a.history[-1][1] < a.history[0][1]  # loss went down
+
+
+@pytest.mark.parametrize("stop", [25, 54])  # inside stage 1, and exactly at the stage boundary
+def test_resume_equals_uninterrupted(crop, tmp_path, stop):
+    recipe = coolchic_recipe(60)  # 54 noise steps + 6 STE steps
+    full = fit(crop, SMALL, recipe, 1e-3, seed=1, progress=False, chunk=10)
+    ckpt = str(tmp_path / "ckpt")
+    part = fit(crop, SMALL, recipe, 1e-3, seed=1, progress=False, chunk=10, checkpoint_dir=ckpt, stop_after=stop)
+    assert part.steps == stop
+    resumed = fit(crop, SMALL, recipe, 1e-3, seed=1, progress=False, chunk=10, checkpoint_dir=ckpt)
+    assert resumed.steps == 60
+    _leaves_close(resumed.params, full.params, atol=1e-5)
+
+
+def test_checkpoint_of_another_fit_is_refused(crop, tmp_path):
+    ckpt = str(tmp_path / "ckpt")
+    fit(crop, SMALL, coolchic_recipe(20), 1e-3, progress=False, chunk=10, checkpoint_dir=ckpt, stop_after=10)
+    with pytest.raises(ValueError, match="different fit"):
+        fit(crop, SMALL, coolchic_recipe(20), 2e-3, progress=False, chunk=10, checkpoint_dir=ckpt)
+
+
+def test_step_is_compiled_once_across_chunks(crop):
+    recipe = coolchic_recipe(40)
+    fit(crop, SMALL, recipe, 1e-3, progress=False, chunk=7)  # chunks of 7 and a shorter last one
+    fit(crop, SMALL, recipe, 5e-3, progress=False, chunk=13)  # another lambda: still no recompile
+    for stage in recipe.stages:
+        assert chunk_fn(SMALL, stage)._cache_size() == 1

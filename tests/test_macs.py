@@ -1,0 +1,46 @@
+"""MACs per pixel: C3's published figures, and the full count against XLA's cost analysis."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from coolchic import tiling
+from coolchic.arm import mlp, gather_context, pad_grid
+from coolchic.macs import macs_per_pixel
+from coolchic.model import decode_image, init_params
+from coolchic.presets import PRESETS, get_preset
+
+
+def test_c3_kodak_is_1770_and_width24_is_2626():
+    m = macs_per_pixel(get_preset("c3-kodak").config, 512, 768, "c3")
+    assert round(m["arm"]) == 1056 and round(m["synthesis"]) == 666 and round(m["upsampling"]) == 48
+    assert round(m["total"]) == 1770
+    assert round(macs_per_pixel(get_preset("c3-kodak-24").config, 512, 768, "c3")["total"]) == 2626
+
+
+@pytest.mark.parametrize("name,target", [("mac-500", 500), ("mac-1000", 1000), ("mac-2000", 2000), ("mac-3000", 3000)])
+def test_budget_presets_are_near_their_budget(name, target):
+    total = macs_per_pixel(PRESETS[name].config, 512, 768)["total"]
+    assert abs(total - target) / target < 0.1
+
+
+@pytest.mark.parametrize("name", ["c3-kodak", "mac-500", "coolchic"])
+def test_full_count_matches_xla_cost_analysis(name, monkeypatch):
+    """Decoder forward = ARM over all latents + upsampling + synthesis; XLA counts its FLOPs."""
+    config = get_preset(name).config
+    h, w = 64, 96
+    monkeypatch.setattr(tiling, "TILE_POSITIONS", 10**9)  # one tile: no loops for XLA to miscount
+    params = init_params(jax.random.PRNGKey(0), config, h, w)
+
+    def decoder(params):
+        outs = []
+        for g in params["latents"]:
+            gh, gw = g.shape
+            outs.append(mlp(params["arm"], gather_context(pad_grid(g, config), config, gh, gw)))
+        return outs, decode_image(params, params["latents"], config, h, w)
+
+    cost = jax.jit(decoder).lower(params).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    xla_macs = cost["flops"] / 2 / (h * w)
+    ours = macs_per_pixel(config, h, w, "full")["total"]
+    assert abs(xla_macs - ours) / ours < 0.10, (xla_macs, ours)
