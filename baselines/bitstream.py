@@ -124,29 +124,38 @@ class _Reader:
 
 
 def unpack(data: bytes):
-    """Parse bytes -> ``(Header, z_words, y_words, escapes)``; raises :class:`BitstreamError`."""
+    """Parse bytes -> ``(Header, z_words, y_words, escapes)``; raises :class:`BitstreamError`.
+
+    Order of checks: magic and version, field bounds and announced length (truncation,
+    trailing bytes), CRC (corruption), then the values of the fields.
+    """
     from .models import MODELS
 
     data = bytes(data)
-    if len(data) < len(MAGIC) + 4 or data[: len(MAGIC)] != MAGIC:
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise BitstreamError("not a baselines bitstream (bad magic bytes)")
-    body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
-    r = _Reader(body)
+    r = _Reader(data)
     r.take(len(MAGIC), "magic")
     version, name_len = r.take(2, "version")
     if version != VERSION:
         raise BitstreamError(f"unsupported bitstream version {version} (this reader: {VERSION})")
-    # The CRC is checked once the stream is known to be ours (after magic + version).
-    if zlib.crc32(body) != crc:
+    raw_name = r.take(name_len, "model name")
+    head_i, N, M, wid, h, w, c, bd, *rest = _FIXED.unpack(r.take(_FIXED.size, "header"))
+    y_shape, z_shape, alphabet = tuple(rest[0:3]), tuple(rest[3:6]), tuple(rest[6:8])
+    nz, ny, ne = _LENGTHS.unpack(r.take(_LENGTHS.size, "lengths"))
+    total = r.pos + 4 * nz + 4 * ny + ne + 4
+    if len(data) < total:
+        raise BitstreamError(f"truncated bitstream: {len(data)} bytes, the header announces {total}")
+    if len(data) > total:
+        raise BitstreamError(f"{len(data) - total} unexpected trailing bytes")
+    if zlib.crc32(data[:-4]) != struct.unpack("<I", data[-4:])[0]:
         raise BitstreamError("corrupted bitstream (CRC mismatch)")
     try:
-        name = r.take(name_len, "model name").decode("ascii")
+        name = raw_name.decode("ascii")
     except UnicodeDecodeError:
         raise BitstreamError("model name is not ASCII") from None
     if name not in MODELS:
         raise BitstreamError(f"unknown model {name!r} in bitstream")
-    head_i, N, M, wid, h, w, c, bd, *rest = _FIXED.unpack(r.take(_FIXED.size, "header"))
-    y_shape, z_shape, alphabet = tuple(rest[0:3]), tuple(rest[3:6]), tuple(rest[6:8])
     if head_i >= len(HEADS):
         raise BitstreamError(f"unknown entropy head {head_i}")
     if not (0 < h <= MAX_SIDE and 0 < w <= MAX_SIDE):
@@ -155,12 +164,9 @@ def unpack(data: bytes):
         raise BitstreamError(f"invalid header (channels={c}, bit_depth={bd}, N={N}, M={M})")
     if alphabet[0] > alphabet[1]:
         raise BitstreamError(f"invalid alphabet {alphabet}")
-    nz, ny, ne = _LENGTHS.unpack(r.take(_LENGTHS.size, "lengths"))
     z_words = np.frombuffer(r.take(4 * nz, "z words"), "<u4").astype(np.uint32)
     y_words = np.frombuffer(r.take(4 * ny, "y words"), "<u4").astype(np.uint32)
     escapes = r.take(ne, "escapes")
-    if r.pos != len(body):
-        raise BitstreamError(f"{len(body) - r.pos} unexpected trailing bytes")
     header = Header(name, HEADS[head_i], N, M, wid, h, w, c, bd, y_shape, z_shape, alphabet)
     return header, z_words, y_words, escapes
 

@@ -71,7 +71,7 @@ from .models import (
     ScaleHyperprior,
 )
 
-__all__ = ["Codec", "TableCoder", "gmm_pmf", "ndtr", "build_indexes", "model_kind"]
+__all__ = ["Codec", "load_codec", "TableCoder", "gmm_pmf", "ndtr", "build_indexes", "model_kind"]
 
 _CM = constriction.stream.model
 _CQ = constriction.stream.queue
@@ -337,7 +337,7 @@ class Codec:
     # -- public API --------------------------------------------------------------------
 
     def compress(self, pixels, bit_depth: int = 8):
-        """``(bytes, info)``; ``info``: ``x_hat`` (the decoder's output), ``y_hat``, ``bytes_by_part``."""
+        """``(bytes, info)``; ``info``: ``x_hat`` (the decoder's output), ``y_hat``, ``z_hat``, ``bytes_by_part``."""
         if not 1 <= int(bit_depth) <= 16:
             raise ValueError(f"bit depth {bit_depth} not in 1..16")
         x = self._prepare(pixels)
@@ -349,7 +349,7 @@ class Codec:
         assert y.shape == y_shape, (y.shape, y_shape)
         esc = EscapeWriter()
         enc_z, enc_y = _CQ.RangeEncoder(), _CQ.RangeEncoder()
-        alphabet = (0, 0)
+        alphabet, z_hat = (0, 0), None
         if self.kind == "factorized":
             y_hat = self._eb_encode(enc_y, esc, y)
         else:
@@ -392,6 +392,7 @@ class Codec:
         info = {
             "x_hat": self._finish(np.asarray(y_hat, np.float32), h, w, channels),
             "y_hat": np.asarray(y_hat, np.float32),
+            "z_hat": z_hat,
             "bytes_by_part": {
                 "header": header_size(self.name), "z": 4 * zw.size, "y": 4 * yw.size, "escapes": len(ew),
             },
@@ -482,3 +483,27 @@ def timed(fn, *args, **kwargs):
     t0 = time.perf_counter()
     out = fn(*args, **kwargs)
     return out, time.perf_counter() - t0
+
+
+def load_codec(ckpt: Optional[str] = None, fixture: Optional[str] = None, model: Optional[str] = None) -> Codec:
+    """A :class:`Codec` from a training folder (``ckpt``) or a CompressAI fixture ``.npz``.
+
+    ``model``, when given, must match the weights' model. Raises ``FileNotFoundError``,
+    ``KeyError`` or ``ValueError`` on bad input.
+    """
+    if (ckpt is None) == (fixture is None):
+        raise ValueError("give exactly one of a checkpoint folder (--ckpt) or a fixture (--fixture)")
+    if ckpt is not None:
+        from .train import load_trained
+
+        name, net, variables, _ = load_trained(ckpt)
+    else:
+        from .compressai_import import from_compressai
+        from .parity import load_fixture
+
+        name, kwargs, arrays = load_fixture(fixture)
+        sd = {k[3:]: v for k, v in arrays.items() if k.startswith("sd/")}
+        net, variables = from_compressai(name, sd, **kwargs)
+    if model is not None and model != name:
+        raise ValueError(f"the weights are for model {name}, not {model}")
+    return Codec(name, net, variables)

@@ -1,9 +1,9 @@
 """Training of the learned baselines on random crops (CompressAI's recipe, in JAX).
 
 * Data: every ``*.png`` (and ``.ppm``/``.pgm``) of a folder, loaded once (gray replicated to
-  RGB; images smaller than the crop edge-padded). Crops are drawn on the host with
-  ``numpy.random.default_rng([seed, step])`` for the chunk starting at ``step``, so a
-  resumed run sees the same crops as an uninterrupted one.
+  RGB; images smaller than the crop edge-padded). The crops of step ``s`` are drawn on
+  the host with ``numpy.random.default_rng([seed, s])``, so a resumed run sees the same
+  crops as an uninterrupted one (and the device rng is checkpointed: same result).
 * Loss: ``lmbda * 255^2 * MSE + bpp`` (``bpp = sum(-log2 likelihoods) / (B*H*W)``),
   training-mode uniform-noise quantisation. Main parameters: Adam (``lr``, gradient
   norm clipped at ``clip``, as CompressAI's example); entropy-bottleneck ``quantiles``:
@@ -296,7 +296,9 @@ def train(
             params=ocp.args.StandardRestore(_abstract(state["params"])),
             train=ocp.args.StandardRestore(_abstract(train_part(state))),
         ))
-        state = {"params": restored["params"], **restored["train"]}
+        # Through host memory: restored arrays carry an explicit sharding that would
+        # make the cached chunk function recompile.
+        state = jax.tree.map(jnp.asarray, jax.device_get({"params": restored["params"], **restored["train"]}))
     else:
         cfg = {"format": FORMAT, "model": model, "kwargs": kw, "lmbda": lmbda, "crop": crop, "batch": batch,
                "lr": lr, "aux_lr": aux_lr, "clip": clip, "seed": seed}
@@ -307,6 +309,9 @@ def train(
                 json.dump(cfg, f, indent=1)
 
         atomic_write(os.path.join(out, CONFIG_NAME), _w, force=True)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(os.path.join(out, CONFIG_NAME), 0o666 & ~mask)
 
     start = int(state["step"])
     images = load_images(data, crop) if start < steps else []
@@ -326,9 +331,9 @@ def train(
     K = steps_per_call
     while step < steps:
         n = min(K, steps - step, save_every - step % save_every)
-        rng = np.random.default_rng([seed, step])
         xs = np.zeros((K, batch, crop, crop, 3), np.float32)
-        xs[:n] = sample_crops(images, rng, n * batch, crop).reshape(n, batch, crop, crop, 3)
+        for k in range(n):
+            xs[k] = sample_crops(images, np.random.default_rng([seed, step + k]), batch, crop)
         state, metrics = run(state, jnp.asarray(xs), jnp.int32(n))
         metrics = np.asarray(metrics)[:, :n]
         for k in range(n):

@@ -53,3 +53,45 @@ def fit_image(img: Image, config: ModelConfig, *, lmbda: float, steps: int, reci
         "width": img.width,
     }
     return result, {**report, "_reconstruction": ev["reconstruction"]}
+
+
+def encode_image(img: Image, config: ModelConfig, *, lmbda: float, steps: int, recipe: str = "coolchic",
+                 seed: int = 0, progress: bool = True, checkpoint_dir: str | None = None) -> tuple[bytes, dict]:
+    """Fit and code an image; returns the file bytes and the encode report (DESIGN section 4 keys)
+    with "_reconstruction" (H, W, C) floats: exactly what decoding the bytes gives."""
+    from . import codec
+
+    t0 = time.perf_counter()
+    result, fit_report = fit_image(img, config, lmbda=lmbda, steps=steps, recipe=recipe, seed=seed,
+                                   progress=progress, checkpoint_dir=checkpoint_dir)
+    fit_report.pop("_reconstruction")
+    config = result.config
+    data, rep = codec.encode(result.params, config, image_to_chw(img), img.bit_depth, lmbda)
+    rec = rep.pop("reconstruction").transpose(1, 2, 0)
+    maxval = (1 << img.bit_depth) - 1
+    from .image_io import to_integers
+    from .metrics import ms_ssim, psnr
+
+    orig = to_integers(img.pixels, img.bit_depth).astype(np.float64) / maxval
+    report = {
+        "bpp": rep["bpp"],
+        "bpp_estimated": rep["bpp_estimated"],
+        "psnr": psnr(orig, rec),
+        "ms_ssim": ms_ssim(orig, rec),
+        "macs_per_pixel": fit_report["macs_per_pixel"],
+        "bytes": rep["bytes"],
+        "bytes_by_part": rep["bytes_by_part"],
+        "steps": result.steps,
+        "encode_seconds": time.perf_counter() - t0,
+        "fit_seconds": fit_report["fit_seconds"],
+        "lmbda": lmbda,
+        "recipe": recipe,
+        "psnr_before_weight_quantization": fit_report["psnr"],
+        "bpp_latents_estimated": rep["bpp_latents_estimated"],
+        "quantization_steps": rep["quantization_steps"],
+        "height": img.height,
+        "width": img.width,
+        "channels": img.channels,
+        "bit_depth": img.bit_depth,
+    }
+    return data, {**report, "_reconstruction": rec}

@@ -41,13 +41,18 @@ def gather_context(padded: jnp.ndarray, config: ModelConfig, rows: int, width: i
     return jnp.stack(views, 0).reshape(len(views), rows * width)
 
 
+# Hidden activations are clipped to [0, HIDDEN_MAX] (a bounded ReLU) in training and in the
+# fixed-point coder alike: the bound keeps every integer accumulator of the coder exact.
+HIDDEN_MAX = 64.0
+
+
 def mlp(arm: dict, x: jnp.ndarray) -> jnp.ndarray:
-    """Channels-first MLP with ReLU: x (n_in, N) -> (2, N) = (mu, log_scale)."""
+    """Channels-first MLP with bounded ReLU: x (n_in, N) -> (2, N) = (mu, log_scale)."""
     layers = arm["layers"]
     for i, layer in enumerate(layers):
         x = layer["w"] @ x + layer["b"][:, None]
         if i < len(layers) - 1:
-            x = jax.nn.relu(x)
+            x = jnp.clip(x, 0.0, HIDDEN_MAX)
     return x
 
 

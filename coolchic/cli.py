@@ -11,6 +11,8 @@ import json
 import os
 import sys
 
+import numpy as np
+
 EXIT_USAGE = 2
 EXIT_ERROR = 1
 
@@ -95,6 +97,92 @@ def _check_output(out: str, inputs: list, force: bool) -> None:
         raise CLIError(f"output directory {d} does not exist")
 
 
+# ----------------------------------------------------------------------------- encode / decode / info
+
+
+def cmd_encode(args) -> int:
+    from .api import encode_image
+    from .image_io import atomic_write, read_image
+    from .presets import get_preset
+
+    preset = get_preset(args.preset)
+    _check_output(args.output, [args.input], args.force)
+    img = read_image(args.input)
+    steps = args.steps or preset.steps
+    data, report = encode_image(img, preset.config, lmbda=args.lmbda, steps=steps, recipe=args.recipe,
+                                seed=args.seed, progress=not args.quiet, checkpoint_dir=args.checkpoint)
+    report.pop("_reconstruction")
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    atomic_write(args.output, write, force=True)
+    report.update(preset=args.preset, input=os.path.abspath(args.input), output=os.path.abspath(args.output))
+    _print_report(report, ["bpp", "bpp_estimated", "psnr", "ms_ssim", "macs_per_pixel", "bytes", "steps",
+                           "encode_seconds"])
+    print(f"{'bytes_by_part':>16}: {report['bytes_by_part']}")
+    _write_json(args.json, report)
+    return 0
+
+
+def _read_stream(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise CLIError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def cmd_decode(args) -> int:
+    from .codec import decode
+    from .image_io import write_image
+
+    _check_output(args.output, [args.input], args.force)
+    rec, header, info = decode(_read_stream(args.input))
+    write_image(args.output, rec.transpose(1, 2, 0), header.bit_depth, force=True)
+    report = {"decode_seconds": info["decode_seconds"], "height": header.height, "width": header.width,
+              "frames": 1, "channels": header.channels, "bit_depth": header.bit_depth,
+              "output": os.path.abspath(args.output), **{k: v for k, v in info.items() if k != "decode_seconds"}}
+    _print_report(report, ["height", "width", "channels", "bit_depth", "decode_seconds"])
+    _write_json(args.json, report)
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .bitstream import unpack
+    from .macs import macs_per_pixel
+
+    data = _read_stream(args.input)
+    header, _, _, parts = unpack(data)
+    c = header.config
+    n = header.height * header.width
+    info = {
+        "file": os.path.abspath(args.input),
+        "bytes": len(data),
+        "bpp": 8.0 * len(data) / n,
+        "bytes_by_part": parts,
+        "height": header.height, "width": header.width, "channels": header.channels, "bit_depth": header.bit_depth,
+        "architecture": c.to_dict(),
+        "quantization_steps": {m: [2.0 ** -k for k in ks] for m, ks in header.steps.items()},
+        "macs_per_pixel": macs_per_pixel(c, header.height, header.width),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{args.input}: {len(data)} bytes, {info['bpp']:.4f} bpp, {header.width}x{header.height}, "
+          f"{header.channels} channel(s), {header.bit_depth}-bit")
+    print(f"  bytes by part: {parts}")
+    print(f"  grids {c.n_grids}, ARM context {len(c.context)} -> {list(c.arm_hidden)} -> 2, upsampling {c.upsampling}, "
+          f"synthesis {list(c.synth_hidden)} + {c.synth_convs} residual convs")
+    print("  quantization steps (weights, biases): " + ", ".join(
+        f"{m} 2^-{k[0]}, 2^-{k[1]}" for m, k in header.steps.items()))
+    m = info["macs_per_pixel"]
+    print(f"  MACs/pixel (C3 convention): arm {m['arm']:.0f}, upsampling {m['upsampling']:.0f}, "
+          f"synthesis {m['synthesis']:.0f}, total {m['total']:.0f}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- macs
 
 
@@ -114,22 +202,33 @@ def cmd_macs(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .api import fit_image
-    from .image_io import read_image, sample_image_path
+    import tempfile
+    import time
+
+    from .api import encode_image
+    from .codec import decode
+    from .image_io import Image, read_image, sample_image_path
     from .presets import get_preset
 
-    path = sample_image_path(args.image)
-    img = read_image(path)
+    img = read_image(sample_image_path(args.image))
     if args.crop:
-        from .image_io import Image
-
         img = Image(img.pixels[: args.crop, : args.crop], img.bit_depth)
-    print(f"demo: fitting scikit-image's {args.image}.png ({img.width}x{img.height}) for {args.steps} steps")
-    _, report = fit_image(img, get_preset("c3-kodak").config, lmbda=args.lmbda, steps=args.steps,
-                          recipe="coolchic", progress=True)
-    report.pop("_reconstruction")
-    _print_report(report, ["bpp_estimated", "psnr", "macs_per_pixel", "steps", "fit_seconds"])
-    return 0
+    print(f"demo: encoding scikit-image's {args.image}.png ({img.width}x{img.height} crop), preset c3-kodak, "
+          f"{args.steps} steps, lambda {args.lmbda:g}")
+    data, report = encode_image(img, get_preset("c3-kodak").config, lmbda=args.lmbda, steps=args.steps, progress=True)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "demo.cool")
+        with open(path, "wb") as f:
+            f.write(data)
+        t = time.perf_counter()
+        with open(path, "rb") as f:
+            rec, _, _ = decode(f.read())
+        dt = time.perf_counter() - t
+    same = bool(np.array_equal(rec.transpose(1, 2, 0), report["_reconstruction"]))
+    _print_report(report, ["bpp", "bpp_estimated", "psnr", "macs_per_pixel", "bytes", "encode_seconds"])
+    print(f"{'decode_seconds':>16}: {dt:.4f}")
+    print(f"{'decoded == enc':>16}: {same}")
+    return 0 if same else 1
 
 
 # ----------------------------------------------------------------------------- parser
@@ -155,6 +254,32 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--quiet", action="store_true", help="no progress bar")
     f.set_defaults(func=cmd_fit)
 
+    e = sub.add_parser("encode", help="fit an image and write a .cool bitstream")
+    e.add_argument("input", help="PNG or PPM/PGM (8/16-bit, gray/RGB; opaque RGBA is coded as RGB)")
+    e.add_argument("-o", "--output", required=True)
+    e.add_argument("--preset", default="c3-kodak", choices=sorted(PRESETS))
+    e.add_argument("--recipe", default="coolchic", choices=["coolchic", "c3"])
+    e.add_argument("--lmbda", type=_positive_float, default=1e-3)
+    e.add_argument("--steps", type=_positive_int, default=None, help="default: the preset's")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", help="write the report here")
+    e.add_argument("--checkpoint", metavar="DIR", help="checkpoint the fit here and resume from it")
+    e.add_argument("--force", action="store_true", help="overwrite an existing output")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=cmd_encode)
+
+    dd = sub.add_parser("decode", help="decode a .cool bitstream to PNG/PPM")
+    dd.add_argument("input")
+    dd.add_argument("-o", "--output", required=True)
+    dd.add_argument("--json")
+    dd.add_argument("--force", action="store_true")
+    dd.set_defaults(func=cmd_decode)
+
+    i = sub.add_parser("info", help="header, per-part byte counts and MACs/pixel of a .cool file")
+    i.add_argument("input")
+    i.add_argument("--json", action="store_true", help="print JSON")
+    i.set_defaults(func=cmd_info)
+
     m = sub.add_parser("macs", help="per-module MACs/pixel of a preset")
     m.add_argument("--preset", default="c3-kodak", choices=sorted(PRESETS))
     m.add_argument("--height", type=_positive_int, default=512)
@@ -164,8 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="fit an image bundled with scikit-image")
     d.add_argument("--image", default="astronaut")
-    d.add_argument("--steps", type=_positive_int, default=300)
-    d.add_argument("--lmbda", type=_positive_float, default=1e-3)
+    d.add_argument("--steps", type=_positive_int, default=1000)
+    d.add_argument("--lmbda", type=_positive_float, default=2e-3)
     d.add_argument("--crop", type=_positive_int, default=256)
     d.set_defaults(func=cmd_demo)
 
@@ -179,11 +304,18 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from .anchors import CurveError
+    from .bitstream import BitstreamError
     from .image_io import ImageError
 
+    import warnings
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"coolchic {args.command}: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show_warning
     try:
         return int(args.func(args) or 0)
-    except (CLIError, ImageError, CurveError, FileExistsError, FileNotFoundError, ValueError) as e:
+    except (CLIError, ImageError, CurveError, BitstreamError, FileExistsError, FileNotFoundError, ValueError) as e:
         msg = str(e) if not isinstance(e, (FileNotFoundError,)) else f"{e.filename}: no such file"
         print(f"coolchic {args.command}: error: {msg}", file=sys.stderr)
         return EXIT_ERROR

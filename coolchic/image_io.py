@@ -158,7 +158,7 @@ def _write_image_now(path: str, samples: np.ndarray, bit_depth: int, fmt: str) -
             f.write(magic + f"\n{w} {h}\n{(1 << bit_depth) - 1}\n".encode())
             f.write(samples.astype(dt).tobytes())
         return
-    writer = png.Writer(w, h, greyscale=(c == 1), bitdepth=bit_depth, compression=6)
+    writer = png.Writer(w, h, greyscale=c in (1, 2), alpha=c in (2, 4), bitdepth=bit_depth, compression=6)
     with open(path, "wb") as f:
         writer.write_array(f, samples.reshape(-1).astype(np.uint16 if bit_depth > 8 else np.uint8))
 
