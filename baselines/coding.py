@@ -375,6 +375,8 @@ class Codec:
                 yq = np.round(y)
                 qi = _to_int(yq, "y")
                 alphabet = (int(qi.min()), int(qi.max()))
+                if alphabet[1] - alphabet[0] >= 1 << 16:
+                    raise ValueError(f"GMM latents span {alphabet}: too wide to code")
                 fam = _CM.Categorical(perfect=False)
 
                 def front(i, j, params):

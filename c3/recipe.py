@@ -56,9 +56,10 @@ class SoftRoundNoise:
     """Stage-1 quantizer `(latents, key, progress) -> latents` with T and a annealed linearly over
     the stage progress (C3 configs/kodak.py: T 0.3 -> 0.1, a 2.0 -> 1.0).
 
-    C3 indexes its schedules by step (T reaches its end value at the last step, a one step after
-    it); here both are functions of progress = step / steps, so the end values are reached one
-    step after the stage ends — a difference of at most 1/steps of the range.
+    Both are functions of progress = step / steps, so at the last step T = 0.1 + 0.2 / steps and
+    a = 1 + 1 / steps. For a that is exactly C3 (linear_schedule over `num_noise_steps`); C3's T
+    schedule spans `num_noise_steps - 1` steps and reaches 0.1 at the last step, a difference of
+    at most 0.2 / steps.
     """
 
     t_start: float = 0.3
