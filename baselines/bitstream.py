@@ -14,7 +14,7 @@ Layout, little-endian, every field bounds-checked on read::
     bit_depth    u8       1..16, of the decoded PNG
     y_shape      u16 x3   (h, w, c) of the latent y
     z_shape      u16 x3   (h, w, c) of the hyper-latent z; zeros without hyperprior
-    alphabet     i32 x2   GMM head: [lo, hi] of the coded round(y); zeros otherwise
+    alphabet     i32 x2   GMM head: [lo, hi] (lo < hi) covering the coded round(y); zeros otherwise
     z_words      u32      number of 32-bit range-coder words of z
     y_words      u32      ... of y
     esc_bytes    u32      bytes of the escape section
@@ -162,7 +162,7 @@ def unpack(data: bytes):
         raise BitstreamError(f"invalid image size {h}x{w}")
     if c not in (1, 3) or not 1 <= bd <= 16 or N == 0 or M == 0:
         raise BitstreamError(f"invalid header (channels={c}, bit_depth={bd}, N={N}, M={M})")
-    if alphabet[0] > alphabet[1]:
+    if alphabet[0] > alphabet[1] or (head_i == 1 and alphabet[0] == alphabet[1]):
         raise BitstreamError(f"invalid alphabet {alphabet}")
     z_words = np.frombuffer(r.take(4 * nz, "z words"), "<u4").astype(np.uint32)
     y_words = np.frombuffer(r.take(4 * ny, "y words"), "<u4").astype(np.uint32)

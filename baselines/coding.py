@@ -17,8 +17,9 @@ returns the file bytes (format: :mod:`baselines.bitstream`) and
 * autoregressive models (``mbt2018``, ``cheng2020-*``): the 5x5 type-A context of
   ``(i, j)`` reaches ``(i-1, j+2)``, so the wavefront ``t = 3 i + j`` (not ``2 i + j``,
   which would put ``(i-1, j+2)`` on the same front) holds independent positions; each
-  front is one jitted call computing the masked context (as a gather + dot, only for
-  those positions) and the entropy parameters, then one batch of coding calls.
+  front is one jitted call computing the masked context (a gather of the 12 causal
+  taps + one dot, only for those positions; latents stay on the device) and the
+  entropy parameters, then one batch of coding calls.
   Encoder and decoder run the very same loop (:meth:`Codec._ar_loop`) on the same
   partially filled latent buffer, so their parameters agree bit for bit.
 
@@ -73,6 +74,7 @@ from .models import (
 
 __all__ = ["Codec", "load_codec", "TableCoder", "gmm_pmf", "ndtr", "build_indexes", "model_kind"]
 
+_CAUSAL = np.argwhere(type_a_mask(5, "A") > 0).astype(np.int32)  # (12, 2) taps of the 5x5 window
 _CM = constriction.stream.model
 _CQ = constriction.stream.queue
 _MAX_SYMBOL = 2**31 - 1
@@ -253,6 +255,9 @@ class Codec:
         self._synthesis = jax.jit(lambda v, y: model.apply(v, y, method=_m_synthesis))
         self._forward = jax.jit(lambda v, x: model.apply(v, x))
         if kind == "ar":
+            w = np.asarray(variables["params"]["context_prediction"]["weight"])  # (2M, M, 5, 5)
+            w = w[:, :, _CAUSAL[:, 0], _CAUSAL[:, 1]]  # (2M, M, 12)
+            self._ctx_w = jnp.asarray(w.transpose(2, 1, 0).reshape(-1, w.shape[0]))  # (12 M, 2M)
             self._ar_step = jax.jit(self._ar_step_fn)
 
     # -- shapes -----------------------------------------------------------------
@@ -300,16 +305,31 @@ class Codec:
 
     # -- autoregressive wavefront ----------------------------------------------------
 
-    def _ar_step_fn(self, variables, buf, hyper, pos):
-        """Entropy parameters at positions ``pos`` (P, 2) from the padded latent buffer."""
-        p = variables["params"]["context_prediction"]
-        w = p["weight"] * jnp.asarray(type_a_mask(5, "A"))  # (2M, M, 5, 5)
-        M = buf.shape[-1]
-        patches = jax.vmap(lambda ij: jax.lax.dynamic_slice(buf, (ij[0], ij[1], 0), (5, 5, M)))(pos)
-        ctx = jnp.einsum("pyxc,ocyx->po", patches, w, precision=jax.lax.Precision.HIGHEST) + p["bias"]
-        feats = jnp.concatenate([hyper[pos[:, 0], pos[:, 1]], ctx], axis=-1)
-        out = self.model.apply(variables, feats[None, :, None, :], method=_m_entropy_parameters)
-        return out[0, :, 0, :]
+    def _ar_step_fn(self, variables, ctx_w, buf, hyper, prev_pos, prev_vals, pos):
+        """One front: write the previous front's latents, then entropy parameters at ``pos``.
+
+        ``ctx_w``: (12 M, 2M) causal taps of the context weights (:meth:`_context_weights`);
+        ``buf``: (h+4, w+4, M) latents padded by 2 (device-resident between fronts);
+        ``prev_pos``/``pos``: (P, 2) int32, padded with out-of-range rows (dropped on write,
+        zeros on read). The masked 5x5 context is a gather of its 12 causal taps and one
+        dot; ``entropy_parameters`` (1x1 convs) runs as dense matmuls (both several times
+        faster than the convolutions on a few positions). Returns ``(buf, params (P, C))``.
+        """
+        p = variables["params"]
+        buf = buf.at[prev_pos[:, 0] + 2, prev_pos[:, 1] + 2].set(prev_vals, mode="drop")
+        rows = pos[:, None, 0] + _CAUSAL[None, :, 0]
+        cols = pos[:, None, 1] + _CAUSAL[None, :, 1]
+        patches = buf.at[rows, cols].get(mode="fill", fill_value=0.0)  # (P, 12, M)
+        ctx = patches.reshape(patches.shape[0], -1) @ ctx_w + p["context_prediction"]["bias"]
+        hyp = hyper.at[pos[:, 0], pos[:, 1]].get(mode="fill", fill_value=0.0)
+        x = jnp.concatenate([hyp, ctx], axis=-1)
+        ep = p["entropy_parameters"]
+        names = sorted(ep, key=int)  # conv1x1, leaky_relu, conv1x1, leaky_relu, conv1x1
+        for k, name in enumerate(names):
+            x = x @ ep[name]["weight"][:, :, 0, 0].T + ep[name]["bias"]
+            if k < len(names) - 1:
+                x = jax.nn.leaky_relu(x, negative_slope=0.01)
+        return buf, x
 
     def _ar_loop(self, hyper, code_front):
         """Visit fronts ``t = 3 i + j``; ``code_front(i, j, params) -> y_hat (P, M)`` codes one."""
@@ -319,14 +339,20 @@ class Codec:
             i = np.arange(max(0, -(-(t - w + 1) // 3)), min(h - 1, t // 3) + 1)
             fronts.append((i, t - 3 * i))
         pmax = max(len(i) for i, _ in fronts)
-        buf = np.zeros((h + 4, w + 4, self.M), np.float32)
+        y_hat = np.zeros((h, w, self.M), np.float32)
+        buf = jnp.zeros((h + 4, w + 4, self.M), jnp.float32)
         hyper = jnp.asarray(hyper)
+        prev_pos = np.full((pmax, 2), h + 4, np.int32)
+        prev_vals = np.zeros((pmax, self.M), np.float32)
         for i, j in fronts:
-            pos = np.zeros((pmax, 2), np.int32)
+            pos = np.full((pmax, 2), h + 4, np.int32)
             pos[: len(i), 0], pos[: len(i), 1] = i, j
-            params = np.asarray(self._ar_step(self.variables, buf, hyper, pos))[: len(i)]
-            buf[i + 2, j + 2] = code_front(i, j, params)
-        return buf[2:-2, 2:-2]
+            buf, params = self._ar_step(self.variables, self._ctx_w, buf, hyper, prev_pos, prev_vals, pos)
+            vals = code_front(i, j, np.asarray(params)[: len(i)])
+            y_hat[i, j] = vals
+            prev_pos, prev_vals = pos, np.zeros((pmax, self.M), np.float32)
+            prev_vals[: len(i)] = vals
+        return y_hat
 
     def _split_gmm(self, params):
         K = self.model.K
@@ -374,7 +400,8 @@ class Codec:
             else:
                 yq = np.round(y)
                 qi = _to_int(yq, "y")
-                alphabet = (int(qi.min()), int(qi.max()))
+                # At least two symbols: constriction cannot code from a one-symbol alphabet.
+                alphabet = (int(qi.min()), max(int(qi.max()), int(qi.min()) + 1))
                 if alphabet[1] - alphabet[0] >= 1 << 16:
                     raise ValueError(f"GMM latents span {alphabet}: too wide to code")
                 fam = _CM.Categorical(perfect=False)
