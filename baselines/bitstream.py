@@ -46,6 +46,7 @@ __all__ = [
     "EscapeWriter",
     "EscapeReader",
     "weights_id",
+    "header_size",
 ]
 
 MAGIC = b"BLIC"

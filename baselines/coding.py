@@ -45,7 +45,6 @@ GMM and autoregressive models (it would need integer networks, as Cool-chic's AR
 from __future__ import annotations
 
 import functools
-import time
 from typing import Optional
 
 import constriction
@@ -105,16 +104,21 @@ def gmm_pmf(logits, means, scales, lo: int, hi: int, scale_bound: float = 0.11, 
     """Mixture pmf over integers ``lo..hi`` -> (n, hi-lo+1) float64.
 
     ``logits``/``means``/``scales``: (n, K) float32 entropy parameters; weights are a
-    float64 softmax, scales floored at ``scale_bound``; each component's bin mass uses
-    the ``|v - mu|`` symmetry (both CDFs in the lower tail) as the likelihood does.
+    float64 softmax, scales floored at ``scale_bound``. Each component's CDF is taken at
+    the ``W + 1`` bin edges as the *tail* mass ``Phi(-|e - mu| / s)`` (one ``erfc`` per
+    edge, accurate far from the mean); a bin's mass is the difference of its edges'
+    tails, or ``1 -`` their sum when it contains the mean.
     """
     logits = np.asarray(logits, np.float64)
     w = np.exp(logits - logits.max(-1, keepdims=True))
     w /= w.sum(-1, keepdims=True)
     mu = np.asarray(means, np.float64)[:, :, None]
     s = np.maximum(np.asarray(scales, np.float64), scale_bound)[:, :, None]
-    v = np.abs(np.arange(lo, hi + 1, dtype=np.float64)[None, None, :] - mu)
-    p = ndtr((0.5 - v) / s) - ndtr((-0.5 - v) / s)
+    d = (np.arange(lo, hi + 2, dtype=np.float64)[None, None, :] - 0.5 - mu) / s  # (n, K, W+1)
+    tail = ndtr(-np.abs(d))
+    a, b = d[..., :-1], d[..., 1:]
+    ta, tb = tail[..., :-1], tail[..., 1:]
+    p = np.where((a >= 0) | (b <= 0), np.abs(ta - tb), 1.0 - ta - tb)
     return np.maximum(np.einsum("nk,nkv->nv", w, p), floor)
 
 
@@ -217,10 +221,6 @@ def _m_synthesis(m, y_hat):
     return m.g_s(y_hat)
 
 
-def _m_entropy_parameters(m, x):
-    return m.entropy_parameters(x)
-
-
 def _m_eb_tables(m):
     return m.entropy_bottleneck.quantized_cdfs()
 
@@ -308,7 +308,7 @@ class Codec:
     def _ar_step_fn(self, variables, ctx_w, buf, hyper, prev_pos, prev_vals, pos):
         """One front: write the previous front's latents, then entropy parameters at ``pos``.
 
-        ``ctx_w``: (12 M, 2M) causal taps of the context weights (:meth:`_context_weights`);
+        ``ctx_w``: (12 M, 2M) causal taps of the context weights (built in ``__init__``);
         ``buf``: (h+4, w+4, M) latents padded by 2 (device-resident between fronts);
         ``prev_pos``/``pos``: (P, 2) int32, padded with out-of-range rows (dropped on write,
         zeros on read). The masked 5x5 context is a gather of its 12 causal taps and one
@@ -505,13 +505,6 @@ class Codec:
         }
         bits.setdefault("bits_z", 0.0)
         return {"x_hat": np.asarray(out["x_hat"])[0, :h, :w], **bits}
-
-
-def timed(fn, *args, **kwargs):
-    """``(result, seconds)``."""
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
 
 
 def load_codec(ckpt: Optional[str] = None, fixture: Optional[str] = None, model: Optional[str] = None) -> Codec:

@@ -10,7 +10,8 @@ Everything here follows the reference implementation, google-deepmind/c3_neural_
   a linearly 2 -> 1 over the stage (optax.linear_schedule in C3). Adam, lr cosine-decayed from
   1e-2 to 0 over the stage, gradients clipped to global norm 0.1.
 - Stage 2 ("ste_soft_round", <= 10k steps): round(y) forward, gradient of s_{1e-4} backward; no
-  noise. Adam at lr 1e-4, x0.8 after 20 steps without a lower loss, same clip 0.1, and the
+  noise. Adam at lr 1e-4 continuing stage 1's Adam state, x0.8 after 20 steps without a lower
+  loss (going back to the best parameters and Adam state, as C3 does), same clip 0.1, and the
   parameters with the lowest loss are returned.
 
 Quantizers are frozen dataclasses, so stages hash and compare by value and the fitting loop's
@@ -101,5 +102,6 @@ def c3_recipe(steps: int, *, ste_fraction: float = 1 / 11, plateau_patience: int
     stages = [Stage("soft_round", steps - s2, SoftRoundNoise(), cosine_lr(1e-2), clip_norm=0.1)]
     if s2:
         stages.append(Stage("ste_soft_round", s2, SoftRoundSTE(1e-4), constant_lr(1e-4), clip_norm=0.1,
-                            keep_best=True, plateau_factor=0.8, plateau_patience=plateau_patience))
+                            keep_best=True, plateau_factor=0.8, plateau_patience=plateau_patience,
+                            reset_on_plateau=True, carry_opt_state=True))
     return Recipe("c3", tuple(stages))

@@ -74,7 +74,7 @@ def cmd_fit(args) -> int:
     img = read_image(args.image)
     steps = args.steps or preset.steps
     _, report = fit_image(img, preset.config, lmbda=args.lmbda, steps=steps, recipe=args.recipe, seed=args.seed,
-                          progress=not args.quiet, checkpoint_dir=args.checkpoint)
+                          candidates=args.candidates, progress=not args.quiet, checkpoint_dir=args.checkpoint)
     rec = report.pop("_reconstruction")
     report.update(preset=args.preset, image=os.path.abspath(args.image))
     _print_report(report, ["bpp_estimated", "bpp_latents", "bpp_weights_estimated", "psnr", "macs_per_pixel",
@@ -110,7 +110,8 @@ def cmd_encode(args) -> int:
     img = read_image(args.input)
     steps = args.steps or preset.steps
     data, report = encode_image(img, preset.config, lmbda=args.lmbda, steps=steps, recipe=args.recipe,
-                                seed=args.seed, progress=not args.quiet, checkpoint_dir=args.checkpoint)
+                                seed=args.seed, candidates=args.candidates, progress=not args.quiet,
+                                checkpoint_dir=args.checkpoint)
     report.pop("_reconstruction")
 
     def write(tmp):
@@ -243,10 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit an image and report estimated rate, PSNR and MACs/pixel")
     f.add_argument("image")
     f.add_argument("--preset", default="c3-kodak", choices=sorted(PRESETS))
-    f.add_argument("--recipe", default="coolchic", choices=["coolchic", "c3"])
+    f.add_argument("--recipe", default="c3", choices=["coolchic", "c3"])
     f.add_argument("--lmbda", type=_positive_float, default=1e-3)
     f.add_argument("--steps", type=_positive_int, default=None, help="default: the preset's")
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--candidates", type=_positive_int, default=1,
+                   help="fit N seeds together (vmapped) and keep the best RD cost")
     f.add_argument("--json", help="write the report here")
     f.add_argument("--save-reconstruction", metavar="OUT.png")
     f.add_argument("--checkpoint", metavar="DIR", help="checkpoint here and resume from it")
@@ -258,10 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("input", help="PNG or PPM/PGM (8/16-bit, gray/RGB; opaque RGBA is coded as RGB)")
     e.add_argument("-o", "--output", required=True)
     e.add_argument("--preset", default="c3-kodak", choices=sorted(PRESETS))
-    e.add_argument("--recipe", default="coolchic", choices=["coolchic", "c3"])
+    e.add_argument("--recipe", default="c3", choices=["coolchic", "c3"])
     e.add_argument("--lmbda", type=_positive_float, default=1e-3)
     e.add_argument("--steps", type=_positive_int, default=None, help="default: the preset's")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--candidates", type=_positive_int, default=1,
+                   help="fit N seeds together (vmapped) and keep the best RD cost")
     e.add_argument("--json", help="write the report here")
     e.add_argument("--checkpoint", metavar="DIR", help="checkpoint the fit here and resume from it")
     e.add_argument("--force", action="store_true", help="overwrite an existing output")

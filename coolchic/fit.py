@@ -34,6 +34,7 @@ class FitState:
     step: jnp.ndarray  # steps done in the current stage
     key: jnp.ndarray
     best_params: Any
+    best_opt_state: Any
     best_loss: jnp.ndarray
     lr_scale: jnp.ndarray
     since_best: jnp.ndarray
@@ -46,18 +47,20 @@ def _optimizer(stage: Stage) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(stage.clip_norm), optax.scale_by_adam())
 
 
-def init_state(params, stage: Stage, key) -> FitState:
+def init_state(params, stage: Stage, key, opt_state=None) -> FitState:
     f32 = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
     # Fresh buffers for every leaf: the chunk function donates its state, and a buffer shared by
     # two leaves (or by params and best_params) cannot be donated twice.
     copy = lambda t: jax.tree.map(lambda a: jnp.array(a, dtype=a.dtype, copy=True), t)  # noqa: E731
     params = copy(params)
+    opt_state = _optimizer(stage).init(params) if opt_state is None else copy(opt_state)
     return FitState(
         params=params,
-        opt_state=_optimizer(stage).init(params),
+        opt_state=opt_state,
         step=jnp.asarray(0, jnp.int32),
         key=key,
         best_params=copy(params),
+        best_opt_state=copy(opt_state),
         best_loss=f32(jnp.inf),
         lr_scale=f32(1.0),
         since_best=jnp.asarray(0, jnp.int32),
@@ -93,18 +96,24 @@ def _make_step(config: ModelConfig, stage: Stage):
         params = optax.apply_updates(state.params, jax.tree.map(lambda u: -lr * u, updates))
         # Loss was measured at state.params: that is the candidate for "best".
         better = loss < state.best_loss
-        best_params = state.best_params
-        if stage.keep_best:
-            best_params = jax.tree.map(lambda a, b: jnp.where(better, a, b), state.params, state.best_params)
+        pick = lambda cond, a, b: jax.tree.map(lambda x, y: jnp.where(cond, x, y), a, b)  # noqa: E731
+        best_params, best_opt = state.best_params, state.best_opt_state
+        if stage.keep_best or stage.reset_on_plateau:
+            best_params = pick(better, state.params, state.best_params)
+        if stage.reset_on_plateau:
+            best_opt = pick(better, state.opt_state, state.best_opt_state)
         since = jnp.where(better, 0, state.since_best + 1)
         lr_scale = state.lr_scale
         if stage.plateau_patience > 0:
             drop = since >= stage.plateau_patience
             lr_scale = jnp.where(drop, lr_scale * stage.plateau_factor, lr_scale)
             since = jnp.where(drop, 0, since)
+            if stage.reset_on_plateau:  # C3: back to the best parameters and optimizer state
+                params = pick(drop, best_params, params)
+                opt_state = pick(drop, best_opt, opt_state)
         return FitState(
             params=params, opt_state=opt_state, step=state.step + 1, key=state.key,
-            best_params=best_params, best_loss=jnp.minimum(loss, state.best_loss),
+            best_params=best_params, best_opt_state=best_opt, best_loss=jnp.minimum(loss, state.best_loss),
             lr_scale=lr_scale, since_best=since, loss=loss, mse=mse, bpp=bpp,
         )
 
@@ -115,10 +124,14 @@ _CHUNK_CACHE: dict = {}
 
 
 def chunk_fn(config: ModelConfig, stage: Stage):
-    """Compiled `(state, n, image, lmbda) -> state` running n steps; cached per (config, stage)."""
+    """Compiled `(state, n, image, lmbda) -> state` running n steps of every candidate.
+
+    The state carries a leading candidate axis; candidates (e.g. seeds) are fitted together under
+    `jax.vmap` in one loop. Cached per (config, stage).
+    """
     key = (config, stage)
     if key not in _CHUNK_CACHE:
-        step = _make_step(config, stage)
+        step = jax.vmap(_make_step(config, stage), in_axes=(0, None, None))
 
         def run(state, n, image, lmbda):
             return jax.lax.fori_loop(0, n, lambda i, s: step(s, image, lmbda), state)
@@ -129,12 +142,14 @@ def chunk_fn(config: ModelConfig, stage: Stage):
 
 @dataclasses.dataclass
 class FitResult:
-    params: dict
+    params: dict  # the chosen candidate's parameters
     config: ModelConfig
     lmbda: float
     steps: int
     seconds: float
-    history: list  # (global_step, loss, mse, bpp) at chunk ends
+    history: list  # (global_step, loss, mse, bpp) of the best candidate at chunk ends
+    candidates: list = dataclasses.field(default_factory=list)  # per seed: {"seed", "rd_cost", ...}
+    chosen: int = 0
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -182,6 +197,14 @@ def checkpoint_meta(directory: str) -> dict | None:
 # ----------------------------------------------------------------------------- the loop
 
 
+def _stack(trees: list):
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _unstack(tree, i: int):
+    return jax.tree.map(lambda x: x[i], tree)
+
+
 def fit(
     image: np.ndarray,
     config: ModelConfig,
@@ -189,6 +212,7 @@ def fit(
     lmbda: float,
     seed: int = 0,
     *,
+    seeds: list[int] | None = None,
     chunk: int = 100,
     checkpoint_dir: str | None = None,
     stop_after: int | None = None,
@@ -197,6 +221,8 @@ def fit(
 ) -> FitResult:
     """Fit the model to one image (C, H, W) in [0, 1].
 
+    seeds: fit one candidate per seed, all together under vmap in one compiled loop, and return
+        the one with the lowest RD cost (MSE + lambda * latent bpp, latents hard-rounded).
     checkpoint_dir: the state is saved there at every chunk end, and a fit started with a
         directory that holds a checkpoint of the same problem resumes from it.
     stop_after: stop (after checkpointing) once this many steps are done in total — used to
@@ -206,19 +232,21 @@ def fit(
     c, h, w = image.shape
     if c != config.out_channels:
         raise ValueError(f"image has {c} channels, config expects {config.out_channels}")
-    root = jax.random.PRNGKey(seed)
-    k_init, k_fit = jax.random.split(root)
+    seeds = list(seeds) if seeds else [seed]
+    roots = [jax.random.split(jax.random.PRNGKey(s)) for s in seeds]
     if params is None:
-        params = init_params(k_init, config, h, w)
+        params = _stack([init_params(k_init, config, h, w) for k_init, _ in roots])
+    else:
+        params = _stack([params] * len(seeds))
+    fit_keys = [k_fit for _, k_fit in roots]
     meta = {"config": config.to_dict(), "recipe": recipe.name, "steps": recipe.steps, "lmbda": lmbda,
-            "seed": seed, "shape": [c, h, w], "image_sum": float(np.asarray(image, np.float64).sum())}
+            "seeds": seeds, "shape": [c, h, w], "image_sum": float(np.asarray(image, np.float64).sum())}
 
-    start_stage, resume_state = 0, None
+    start_stage, resume = 0, False
     if checkpoint_dir and (saved := checkpoint_meta(checkpoint_dir)) is not None:
         if {k: saved.get(k) for k in meta} != meta:
             raise ValueError(f"checkpoint in {checkpoint_dir} is for a different fit; use another directory")
-        start_stage = saved["stage_index"]
-        resume_state = True
+        start_stage, resume = saved["stage_index"], True
 
     bar = None
     if progress:
@@ -226,63 +254,77 @@ def fit(
 
         bar = tqdm(total=recipe.steps, unit="step", dynamic_ncols=True, leave=False)
     history, t0 = [], time.perf_counter()
-    done_before = sum(s.steps for s in recipe.stages[:start_stage])
+    done_before = sum(s.steps for s in recipe.stages[:start_stage])  # steps of completed stages
     lm = jnp.float32(lmbda)
     state = None
+    interrupted = False
     for si in range(start_stage, len(recipe.stages)):
         stage = recipe.stages[si]
-        carried = state.best_params if (state is not None and recipe.stages[si - 1].keep_best) else (
-            state.params if state is not None else params)
-        state = init_state(carried, stage, jax.random.fold_in(k_fit, si))
-        if resume_state:
-            state = load_checkpoint(checkpoint_dir, state)
-            resume_state = None
+        carried, opt = params, None
+        if state is not None:
+            carried = state.best_params if recipe.stages[si - 1].keep_best else state.params
+            opt = state.opt_state if stage.carry_opt_state else None
+        keys = jnp.stack([jax.random.fold_in(k, si) for k in fit_keys])
+        state = jax.vmap(lambda p, k, o: init_state(p, stage, k, o), in_axes=(0, 0, None if opt is None else 0))(
+            carried, keys, opt)
+        if resume:
+            state, resume = load_checkpoint(checkpoint_dir, state), False
         run = chunk_fn(config, stage)
         if bar is not None:
-            bar.n = done_before + int(state.step)
+            bar.n = done_before + int(state.step[0])
             bar.refresh()
-        while int(state.step) < stage.steps:
-            n = min(chunk, stage.steps - int(state.step))
+        while int(state.step[0]) < stage.steps:
+            n = min(chunk, stage.steps - int(state.step[0]))
             if stop_after is not None:
-                n = min(n, stop_after - (done_before + int(state.step)))
+                n = min(n, stop_after - (done_before + int(state.step[0])))
                 if n <= 0:
+                    interrupted = True
+                    done_before += int(state.step[0])
                     break
             state = run(state, jnp.int32(n), image, lm)
-            g = done_before + int(state.step)
-            history.append((g, float(state.loss), float(state.mse), float(state.bpp)))
+            g = done_before + int(state.step[0])
+            b = int(jnp.argmin(state.loss))
+            history.append((g, float(state.loss[b]), float(state.mse[b]), float(state.bpp[b])))
             if bar is not None:
-                psnr = -10 * np.log10(max(float(state.mse), 1e-12))
-                bar.set_postfix_str(f"{stage.name} loss={float(state.loss):.5f} bpp={float(state.bpp):.4f} psnr={psnr:.2f}")
+                psnr = -10 * np.log10(max(history[-1][2], 1e-12))
+                bar.set_postfix_str(f"{stage.name} loss={history[-1][1]:.5f} bpp={history[-1][3]:.4f} psnr={psnr:.2f}")
                 bar.update(g - bar.n)
             if checkpoint_dir:
                 save_checkpoint(checkpoint_dir, si, state, meta)
-        if stop_after is not None and done_before + int(state.step) >= stop_after and int(state.step) < stage.steps:
+        if interrupted:
             break
         done_before += stage.steps
         if stop_after is not None and done_before >= stop_after and si + 1 < len(recipe.stages):
             if checkpoint_dir:  # the next stage starts fresh from these parameters
                 save_checkpoint(checkpoint_dir, si, state, meta)
+            interrupted = True
             break
     if bar is not None:
         bar.close()
-    final = state.best_params if recipe.stages[len(recipe.stages) - 1].keep_best and done_before >= recipe.steps else state.params
-    return FitResult(final, config, lmbda, min(done_before, recipe.steps) if stop_after is None else
-                     min(stop_after, recipe.steps), time.perf_counter() - t0, history)
+    steps_done = done_before
+    finished = not interrupted
+    final = state.best_params if (finished and recipe.stages[-1].keep_best) else state.params
+    candidates = []
+    for i, s in enumerate(seeds):
+        ev = evaluate(_unstack(final, i), config, np.asarray(image), with_reconstruction=False)
+        candidates.append({"seed": s, "rd_cost": ev["mse"] + lmbda * ev["bpp_latents"], "psnr": ev["psnr"],
+                           "bpp_latents": ev["bpp_latents"]})
+    chosen = int(np.argmin([cd["rd_cost"] for cd in candidates]))
+    return FitResult(_unstack(final, chosen), config, lmbda, steps_done, time.perf_counter() - t0, history,
+                     candidates, chosen)
 
 
-@jax.jit
-def _noop(x):
-    return x
-
-
-def evaluate(params: dict, config: ModelConfig, image: np.ndarray) -> dict:
+def evaluate(params: dict, config: ModelConfig, image: np.ndarray, with_reconstruction: bool = True) -> dict:
     """Reconstruction with hard-rounded latents, its MSE/PSNR and latent bits (float ARM)."""
     image = jnp.asarray(image, jnp.float32)
     c, h, w = image.shape
     rec, bits = _eval_fn(config, h, w)(params)
     mse = float(jnp.mean((rec - image) ** 2))
-    return {"reconstruction": np.asarray(rec), "mse": mse, "psnr": float(-10 * np.log10(max(mse, 1e-20))),
-            "latent_bits": float(bits), "bpp_latents": float(bits) / (h * w)}
+    out = {"mse": mse, "psnr": float(-10 * np.log10(max(mse, 1e-20))), "latent_bits": float(bits),
+           "bpp_latents": float(bits) / (h * w)}
+    if with_reconstruction:
+        out["reconstruction"] = np.asarray(rec)
+    return out
 
 
 _EVAL_CACHE: dict = {}

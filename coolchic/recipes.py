@@ -46,6 +46,8 @@ class Stage:
     keep_best: bool = False  # keep the parameters with the lowest loss seen in this stage
     plateau_factor: float = 1.0  # < 1: multiply lr by this after `plateau_patience` steps w/o gain
     plateau_patience: int = 0
+    reset_on_plateau: bool = False  # on a plateau also go back to the best parameters and Adam state
+    carry_opt_state: bool = False  # start from the previous stage's Adam state instead of a fresh one
 
 
 @dataclasses.dataclass(frozen=True)

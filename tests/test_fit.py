@@ -63,3 +63,21 @@ def test_step_is_compiled_once_across_chunks(crop):
     fit(crop, SMALL, recipe, 5e-3, progress=False, chunk=13)  # another lambda: still no recompile
     for stage in recipe.stages:
         assert chunk_fn(SMALL, stage)._cache_size() == 1
+
+
+def test_vmapped_candidates_match_serial_fits_and_best_is_chosen(crop):
+    recipe = coolchic_recipe(30)
+    together = fit(crop, SMALL, recipe, 1e-3, seeds=[4, 5, 6], progress=False, chunk=15)
+    costs = [c["rd_cost"] for c in together.candidates]
+    assert together.candidates[together.chosen]["rd_cost"] == min(costs)
+    alone = fit(crop, SMALL, recipe, 1e-3, seed=[4, 5, 6][together.chosen], progress=False, chunk=15)
+    _leaves_close(together.params, alone.params, atol=1e-4)
+
+
+def test_c3_recipe_stage2_resets_and_carries_state(crop):
+    from coolchic.recipes import get_recipe
+
+    recipe = get_recipe("c3", 44)
+    assert recipe.stages[1].carry_opt_state and recipe.stages[1].reset_on_plateau
+    r = fit(crop, SMALL, recipe, 1e-3, progress=False, chunk=20)
+    assert np.isfinite(r.history[-1][1]) and r.steps == 44
