@@ -172,14 +172,20 @@ def unpack(data: bytes):
     return header, z_words, y_words, escapes
 
 
+ESCAPE_LIMIT = 2**31  # |escaped value| <= this (a zigzag varint of at most 5 bytes)
+
+
 class EscapeWriter:
-    """Signed integers as zigzag LEB128 varints."""
+    """Signed integers (``|v| <= 2^31``) as zigzag LEB128 varints."""
 
     def __init__(self):
         self.buf = bytearray()
 
     def extend(self, values) -> None:
-        for v in np.asarray(values, np.int64).ravel().tolist():
+        values = np.asarray(values, np.int64).ravel()
+        if values.size and np.abs(values).max() > ESCAPE_LIMIT:
+            raise ValueError("escaped value beyond +-2^31")
+        for v in values.tolist():
             u = (v << 1) ^ (v >> 63)
             while u >= 0x80:
                 self.buf.append((u & 0x7F) | 0x80)
@@ -193,7 +199,7 @@ class EscapeWriter:
 class EscapeReader:
     """Reads what :class:`EscapeWriter` wrote; raises :class:`BitstreamError` past the end."""
 
-    MAX_BYTES = 10
+    MAX_BYTES = 5
 
     def __init__(self, data: bytes):
         self.data, self.pos = data, 0
@@ -213,7 +219,10 @@ class EscapeReader:
                 shift += 7
                 if b < 0x80:
                     break
-            out[k] = (u >> 1) ^ -(u & 1)
+            v = (u >> 1) ^ -(u & 1)
+            if abs(v) > ESCAPE_LIMIT:
+                raise BitstreamError("escape value out of range")
+            out[k] = v
         return out
 
     def finish(self) -> None:

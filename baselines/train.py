@@ -124,8 +124,13 @@ def _manager(out: str, create: bool = True):
                                  item_names=("params", "train"))
 
 
-def _abstract(tree):
-    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), tree)
+def _latest_step(out: str) -> Optional[int]:
+    """Latest committed step under ``OUT/ckpt`` (None when there is none)."""
+    d = os.path.join(out, CKPT_SUBDIR)
+    if not os.path.isdir(d):
+        return None
+    steps = [int(n) for n in os.listdir(d) if n.isdigit()]
+    return max(steps) if steps else None
 
 
 @functools.lru_cache(maxsize=8)
@@ -152,7 +157,7 @@ def load_trained(ckpt_dir: str, step: Optional[int] = None):
     step = mgr.latest_step() if step is None else step
     if step is None:
         raise FileNotFoundError(f"no saved step in {ckpt_dir}")
-    target = _abstract(jax.eval_shape(lambda: _init_params(model, 0)))
+    target = jax.eval_shape(lambda: _init_params(model, 0))
     restored = mgr.restore(step, args=ocp.args.Composite(params=ocp.args.StandardRestore(target)))
     mgr.close()
     return name, model, {"params": restored["params"]}, cfg
@@ -259,7 +264,9 @@ def train(
     if steps < 0 or crop < 64 or crop % 16 or batch < 1 or steps_per_call < 1 or save_every < 1:
         raise ValueError("need steps >= 0, crop a multiple of 16 and >= 64, batch/steps_per_call/save_every >= 1")
     out = os.path.abspath(out)
-    saved = _read_config(out)
+    saved = _read_config(out) if _latest_step(out) is not None else None  # config alone: a run that never saved
+    if saved is None and _latest_step(out) is not None:
+        raise ValueError(f"{out} holds checkpoints without {CONFIG_NAME}; use another --out")
     if saved is not None and not resume:
         raise ValueError(f"{out} already holds a training checkpoint; pass --resume or use another --out")
     if resume and saved is None:
@@ -277,29 +284,31 @@ def train(
     net = MODELS[model](**kw)
     tx_main, tx_aux = make_optimizers(lr, aux_lr, clip)
 
-    params = _init_params(net, seed)
-    state = {
-        "params": params,
-        "opt_main": tx_main.init(params),
-        "opt_aux": tx_aux.init(params),
-        "step": jnp.int32(0),
-        "rng": jax.random.PRNGKey(seed + 1),
-    }
-    os.makedirs(out, exist_ok=True)
-    mgr = _manager(out)
+    def fresh_state():
+        params = _init_params(net, seed)
+        return {
+            "params": params,
+            "opt_main": tx_main.init(params),
+            "opt_aux": tx_aux.init(params),
+            "step": jnp.int32(0),
+            "rng": jax.random.PRNGKey(seed + 1),
+        }
+
     train_part = lambda s: {k: s[k] for k in ("opt_main", "opt_aux", "step", "rng")}  # noqa: E731
     if saved is not None:
-        last = mgr.latest_step()
-        if last is None:
-            raise FileNotFoundError(f"nothing to resume: no saved step in {out}")
-        restored = mgr.restore(last, args=ocp.args.Composite(
-            params=ocp.args.StandardRestore(_abstract(state["params"])),
-            train=ocp.args.StandardRestore(_abstract(train_part(state))),
+        mgr = _manager(out)
+        abstract = jax.eval_shape(fresh_state)
+        restored = mgr.restore(mgr.latest_step(), args=ocp.args.Composite(
+            params=ocp.args.StandardRestore(abstract["params"]),
+            train=ocp.args.StandardRestore(train_part(abstract)),
         ))
         # Through host memory: restored arrays carry an explicit sharding that would
         # make the cached chunk function recompile.
         state = jax.tree.map(jnp.asarray, jax.device_get({"params": restored["params"], **restored["train"]}))
+        images = load_images(data, crop) if int(state["step"]) < steps else []
     else:
+        images = load_images(data, crop) if steps > 0 else []  # before writing anything
+        state = fresh_state()
         cfg = {"format": FORMAT, "model": model, "kwargs": kw, "lmbda": lmbda, "crop": crop, "batch": batch,
                "lr": lr, "aux_lr": aux_lr, "clip": clip, "seed": seed}
         from coolchic.image_io import atomic_write
@@ -308,13 +317,14 @@ def train(
             with open(tmp, "w") as f:
                 json.dump(cfg, f, indent=1)
 
+        os.makedirs(out, exist_ok=True)
         atomic_write(os.path.join(out, CONFIG_NAME), _w, force=True)
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(os.path.join(out, CONFIG_NAME), 0o666 & ~mask)
+        mgr = _manager(out)
 
     start = int(state["step"])
-    images = load_images(data, crop) if start < steps else []
     run = make_chunk_fn(net, float(lmbda), float(lr), float(aux_lr), clip)
     bar = None
     if progress:

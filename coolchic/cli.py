@@ -302,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_curves import add_parsers
 
     add_parsers(sub)
+
+    from .evaluate import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
     return p
 
 

@@ -38,11 +38,14 @@ def macs_per_pixel(config: ModelConfig, height: int = 512, width: int = 768, con
     if config.upsampling == "bilinear":
         if not full:
             up = 8.0 * (config.n_grids - 1)
-        else:  # per axis pass: 3 shifted copies x weights (3 mul + 2 add) per output element
+        else:  # as implemented: 2 taps per output (3 FLOPs) up to factor 4, dense matrices above
+            from .upsampling import MAX_PHASE_FACTOR
+
             up = 0.0
             for i, (h, w) in enumerate(shapes[1:], start=1):
                 s = 2**i
-                up += 5 * (s * h * w + s * h * s * w) / 2 / n_pix
+                per_h, per_w = (3.0, 3.0) if s <= MAX_PHASE_FACTOR else (2.0 * h, 2.0 * w)
+                up += (per_h * s * h * w + per_w * s * h * s * w) / 2 / n_pix
     else:
         half = config.upsampling_taps // 2
         up = 0.0

@@ -199,7 +199,7 @@ def test_gray_16bit_roundtrip(codecs, kodak):
 
 
 def test_escape_varints_roundtrip():
-    vals = np.array([0, 1, -1, 63, -64, 64, 300, -(2**31), 2**31 - 1, 12345678901], np.int64)
+    vals = np.array([0, 1, -1, 63, -64, 64, 300, -(2**31), 2**31 - 1, 2**31], np.int64)
     w = EscapeWriter()
     w.extend(vals)
     r = EscapeReader(w.getvalue())
@@ -207,6 +207,10 @@ def test_escape_varints_roundtrip():
     r.finish()
     with pytest.raises(BitstreamError, match="exhausted"):
         r.read(1)
+    with pytest.raises(BitstreamError, match="too long|out of range"):
+        EscapeReader(b"\xff" * 5 + b"\x01").read(1)
+    with pytest.raises(ValueError):
+        EscapeWriter().extend([2**40])
     r2 = EscapeReader(w.getvalue() + b"\0")
     r2.read(len(vals))
     with pytest.raises(BitstreamError, match="unused"):

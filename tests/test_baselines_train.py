@@ -78,13 +78,23 @@ def test_resume_continues_from_saved_step(runs):
 
 
 @needs_kodak
-def test_refusals(runs, data_dir):
+def test_refusals(runs, data_dir, tmp_path):
     with pytest.raises(ValueError, match="for model bmshj2018-hyperprior, not mbt2018-mean"):
         train("mbt2018-mean", data_dir, steps=50, out=runs["a"], resume=True, **{**KW, "N": None, "M": None})
     with pytest.raises(ValueError, match="not N=16"):
         train(MODEL, data_dir, steps=50, out=runs["a"], resume=True, **{**KW, "N": 16})
     with pytest.raises(ValueError, match="already holds a training checkpoint"):
         train(MODEL, data_dir, steps=50, out=runs["a"], **KW)
+    # A run that cannot start leaves nothing behind.
+    empty, fresh = tmp_path / "empty", tmp_path / "fresh"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no PNG"):
+        train(MODEL, str(empty), steps=5, out=str(fresh), **KW)
+    assert not fresh.exists()
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        train(MODEL, data_dir, steps=5, out=str(fresh), resume=True, **KW)
+    with pytest.raises(KeyError, match="unknown model"):
+        train("nope", data_dir, steps=5, out=str(fresh), **KW)
 
 
 @needs_kodak
