@@ -235,6 +235,18 @@ def cmd_demo(args) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
+def _add_fit_args(p: argparse.ArgumentParser) -> None:
+    from .presets import PRESETS
+
+    p.add_argument("--preset", default="c3-kodak", choices=sorted(PRESETS))
+    p.add_argument("--recipe", default="c3", choices=["coolchic", "c3"])
+    p.add_argument("--lmbda", type=_positive_float, default=1e-3)
+    p.add_argument("--steps", type=_positive_int, default=None, help="default: the preset's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--candidates", type=_positive_int, default=1,
+                   help="fit N seeds together (vmapped) and keep the best RD cost")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .presets import PRESETS
 
@@ -243,13 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("fit", help="fit an image and report estimated rate, PSNR and MACs/pixel")
     f.add_argument("image")
-    f.add_argument("--preset", default="c3-kodak", choices=sorted(PRESETS))
-    f.add_argument("--recipe", default="c3", choices=["coolchic", "c3"])
-    f.add_argument("--lmbda", type=_positive_float, default=1e-3)
-    f.add_argument("--steps", type=_positive_int, default=None, help="default: the preset's")
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--candidates", type=_positive_int, default=1,
-                   help="fit N seeds together (vmapped) and keep the best RD cost")
+    _add_fit_args(f)
     f.add_argument("--json", help="write the report here")
     f.add_argument("--save-reconstruction", metavar="OUT.png")
     f.add_argument("--checkpoint", metavar="DIR", help="checkpoint here and resume from it")
@@ -260,13 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("encode", help="fit an image and write a .cool bitstream")
     e.add_argument("input", help="PNG or PPM/PGM (8/16-bit, gray/RGB; opaque RGBA is coded as RGB)")
     e.add_argument("-o", "--output", required=True)
-    e.add_argument("--preset", default="c3-kodak", choices=sorted(PRESETS))
-    e.add_argument("--recipe", default="c3", choices=["coolchic", "c3"])
-    e.add_argument("--lmbda", type=_positive_float, default=1e-3)
-    e.add_argument("--steps", type=_positive_int, default=None, help="default: the preset's")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--candidates", type=_positive_int, default=1,
-                   help="fit N seeds together (vmapped) and keep the best RD cost")
+    _add_fit_args(e)
     e.add_argument("--json", help="write the report here")
     e.add_argument("--checkpoint", metavar="DIR", help="checkpoint the fit here and resume from it")
     e.add_argument("--force", action="store_true", help="overwrite an existing output")

@@ -142,6 +142,9 @@ def atomic_write(path: str | os.PathLike, write_fn, force: bool = True) -> None:
     os.close(fd)
     try:
         write_fn(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give outputs the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

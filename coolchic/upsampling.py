@@ -46,9 +46,9 @@ def bicubic_kernel(taps: int) -> np.ndarray:
     return k
 
 
-def _interleave(phases: list, axis: int) -> jnp.ndarray:
+def _interleave(phases: list, axis: int, xnp=jnp) -> jnp.ndarray:
     """Stack per-phase outputs along a new axis after `axis` and merge: out[s*j + r] = phases[r][j]."""
-    y = jnp.stack(phases, axis=axis + 1)
+    y = xnp.stack(phases, axis=axis + 1)
     shape = list(y.shape)
     shape[axis : axis + 2] = [shape[axis] * shape[axis + 1]]
     return y.reshape(shape)
@@ -88,26 +88,29 @@ def bilinear_matrix(n: int, factor: int) -> np.ndarray:
 MAX_PHASE_FACTOR = 4
 
 
-def bilinear_axis(x: jnp.ndarray, factor: int, axis: int) -> jnp.ndarray:
-    """Upsample by an integer factor along one axis: half-pixel bilinear, edges clamped."""
+def bilinear_axis(x: jnp.ndarray, factor: int, axis: int, xnp=jnp) -> jnp.ndarray:
+    """Upsample by an integer factor along one axis: half-pixel bilinear, edges clamped.
+
+    xnp is jax.numpy (training) or numpy (the codec's host decoder): one algorithm for both.
+    """
     if factor == 1:
         return x
     n = x.shape[axis]
     if factor > MAX_PHASE_FACTOR:
-        m = jnp.asarray(bilinear_matrix(n, factor))
-        return jnp.moveaxis(jnp.tensordot(m, x, axes=([1], [axis])), 0, axis)
+        m = xnp.asarray(bilinear_matrix(n, factor))
+        return xnp.moveaxis(xnp.tensordot(m, x, axes=([1], [axis])), 0, axis)
     pad = [(0, 0)] * x.ndim
     pad[axis] = (1, 1)
-    xp = jnp.pad(x, pad, mode="edge")
+    xp = xnp.pad(x, pad, mode="edge")
     wts = bilinear_phase_weights(factor)
     phases = []
     for r in range(factor):
         terms = [float(wts[d + 1, r]) * _shift(xp, 1 + d, n, axis) for d in (-1, 0, 1) if wts[d + 1, r]]
         phases.append(sum(terms[1:], terms[0]))
-    return _interleave(phases, axis)
+    return _interleave(phases, axis, xnp)
 
 
-def phase_filter_axis(x: jnp.ndarray, kernel: jnp.ndarray, axis: int) -> jnp.ndarray:
+def phase_filter_axis(x: jnp.ndarray, kernel: jnp.ndarray, axis: int, xnp=jnp) -> jnp.ndarray:
     """2x upsampling along one axis with a (2, taps) phase kernel, edges clamped."""
     n = x.shape[axis]
     taps = kernel.shape[1] * 2
@@ -116,9 +119,9 @@ def phase_filter_axis(x: jnp.ndarray, kernel: jnp.ndarray, axis: int) -> jnp.nda
     hi = max(o.stop - 1 for o in offs)
     pad = [(0, 0)] * x.ndim
     pad[axis] = (lo, hi)
-    xp = jnp.pad(x, pad, mode="edge")
+    xp = xnp.pad(x, pad, mode="edge")
     phases = [sum(kernel[r, t] * _shift(xp, lo + off, n, axis) for t, off in enumerate(offs[r])) for r in (0, 1)]
-    return _interleave(phases, axis)
+    return _interleave(phases, axis, xnp)
 
 
 def init_upsampling(config: ModelConfig) -> dict:
@@ -128,19 +131,19 @@ def init_upsampling(config: ModelConfig) -> dict:
     return {"kernels": [k for _ in range(config.n_grids - 1)]}
 
 
-def upsample(params: dict, grids: list, config: ModelConfig, height: int, width: int) -> jnp.ndarray:
+def upsample(params: dict, grids: list, config: ModelConfig, height: int, width: int, xnp=jnp) -> jnp.ndarray:
     """(n_grids, height, width) features from the list of grids (finest first)."""
     if config.upsampling == "bilinear":
         ups = []
         for i, g in enumerate(grids):
             s = 2**i
-            u = bilinear_axis(bilinear_axis(g, s, 0), s, 1)
+            u = bilinear_axis(bilinear_axis(g, s, 0, xnp), s, 1, xnp)
             ups.append(u[:height, :width])
-        return jnp.stack(ups, 0)
+        return xnp.stack(ups, 0)
     x = grids[-1][None]
     for level in range(len(grids) - 2, -1, -1):
         k = params["kernels"][level]
-        x = phase_filter_axis(phase_filter_axis(x, k, 1), k, 2)
+        x = phase_filter_axis(phase_filter_axis(x, k, 1, xnp), k, 2, xnp)
         h, w = grids[level].shape
-        x = jnp.concatenate([grids[level][None], x[:, :h, :w]], 0)
+        x = xnp.concatenate([grids[level][None], x[:, :h, :w]], 0)
     return x[:, :height, :width]

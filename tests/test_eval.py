@@ -9,10 +9,17 @@ import pytest
 from coolchic.cli import main
 from coolchic.evaluate import EvalError, centre_crop, find_images, parse_crop, summarize
 
-from .conftest import SHARED, kodak_path
-
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(REPO, "..", "shared")
 VTM = os.path.join(SHARED, "anchors", "compressai", "kodak", "vtm.json")
 EVAL_ARGS = ["--crop", "32x32", "--preset", "mac-500", "--recipe", "c3", "--steps", "20", "--quiet"]
+
+
+def kodak_path(i: int) -> str:
+    p = os.path.join(SHARED, "data", "kodak", f"kodim{i:02d}.png")
+    if not os.path.exists(p):
+        pytest.skip(f"Kodak image not found at {os.path.normpath(p)} (../shared missing)")
+    return p
 
 
 def _vtm():
@@ -79,8 +86,7 @@ def test_eval_resume_and_plot(tmp_path, monkeypatch, capsys):
     assert "6 of 6" in capsys.readouterr().err
 
     # A third lambda: only its three rows are fitted; the finished rows are kept unchanged.
-    rc = main(["eval", os.path.dirname(images[0]), "--lmbda", "1e-3", "1e-2", "3e-2", "--out", str(out), *EVAL_ARGS]
-              if False else ["eval", *images, "--lmbda", "1e-3", "1e-2", "3e-2", "--out", str(out), *EVAL_ARGS])
+    rc = main(["eval", *images, "--lmbda", "1e-3", "1e-2", "3e-2", "--out", str(out), *EVAL_ARGS])
     assert rc == 0 and enc.calls[6:] == [3e-2] * 3
     doc2 = json.loads(out.read_text())
     old = {(r["image"], r["lmbda"]): r for r in rows}

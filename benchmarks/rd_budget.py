@@ -1,0 +1,89 @@
+"""Cool-chic recipe vs C3 recipe at a fixed step budget, and vmapped vs serial candidates.
+
+    python benchmarks/rd_budget.py [--images 1 5 23] [--crop 128] [--steps 1000]
+                                   [--lmbdas 3e-4 1e-3 3e-3 1e-2] [--candidates 4] [--out F.json]
+
+RD points use real file bytes (encode -> .cool), averaged per lambda over the images (mean bpp,
+mean PSNR, as C3 and CompressAI average). BD-rate is C3 recipe vs Cool-chic recipe (cubic;
+negative = C3 saves bits). The candidate timing fits N seeds of the first image together under
+vmap and the same N seeds one after the other, both after compilation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import jax
+import numpy as np
+from _common import emit, kodak
+
+from coolchic.api import encode_image, image_to_chw
+from coolchic.bdrate import bd_rate
+from coolchic.fit import fit
+from coolchic.image_io import Image, read_image
+from coolchic.presets import get_preset
+from coolchic.recipes import get_recipe
+
+
+def crop(path: str, size: int) -> Image:
+    img = read_image(path)
+    y, x = (img.height - size) // 2, (img.width - size) // 2
+    return Image(img.pixels[y : y + size, x : x + size], img.bit_depth)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, nargs="+", default=[1, 5, 23])
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--lmbdas", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3, 1e-2])
+    ap.add_argument("--preset", default="c3-kodak")
+    ap.add_argument("--candidates", type=int, default=4)
+    ap.add_argument("--out")
+    args = ap.parse_args(argv)
+    config = get_preset(args.preset).config
+    imgs = {i: crop(kodak(i), args.crop) for i in args.images}
+    rows, curves = [], {}
+    for recipe in ("coolchic", "c3"):
+        t0 = time.perf_counter()
+        for lm in args.lmbdas:
+            for i, img in imgs.items():
+                _, rep = encode_image(img, config, lmbda=lm, steps=args.steps, recipe=recipe, progress=False)
+                rows.append({"recipe": recipe, "image": f"kodim{i:02d}", "lmbda": lm, "bpp": rep["bpp"],
+                             "psnr": rep["psnr"], "encode_seconds": rep["encode_seconds"]})
+                print(rows[-1], file=sys.stderr)
+        pts = [(np.mean([r["bpp"] for r in rows if r["recipe"] == recipe and r["lmbda"] == lm]),
+                np.mean([r["psnr"] for r in rows if r["recipe"] == recipe and r["lmbda"] == lm])) for lm in args.lmbdas]
+        curves[recipe] = {"bpp": [p[0] for p in pts], "psnr": [p[1] for p in pts],
+                          "wall_seconds": time.perf_counter() - t0}
+    bd = bd_rate(curves["coolchic"]["bpp"], curves["coolchic"]["psnr"], curves["c3"]["bpp"], curves["c3"]["psnr"])
+
+    # Candidates: N seeds vmapped in one loop vs N serial fits (compiled beforehand for both).
+    x = image_to_chw(next(iter(imgs.values())))
+    recipe = get_recipe("c3", args.steps)
+    seeds = list(range(args.candidates))
+    fit(x, config, get_recipe("c3", 2), 1e-3, seeds=seeds, progress=False)  # warm-up compile, both shapes
+    fit(x, config, get_recipe("c3", 2), 1e-3, seed=0, progress=False)
+    t = time.perf_counter()
+    together = fit(x, config, recipe, 1e-3, seeds=seeds, progress=False)
+    t_vmap = time.perf_counter() - t
+    t = time.perf_counter()
+    serial = [fit(x, config, recipe, 1e-3, seed=s, progress=False) for s in seeds]
+    t_serial = time.perf_counter() - t
+    emit({
+        "steps": args.steps, "crop": args.crop, "preset": args.preset, "lmbdas": args.lmbdas,
+        "curves": curves, "bd_rate_c3_vs_coolchic_percent": bd, "rows": rows,
+        "candidates": {"n": args.candidates, "vmapped_seconds": t_vmap, "serial_seconds": t_serial,
+                       "ratio_vmapped_over_serial": t_vmap / t_serial,
+                       "costs": [c["rd_cost"] for c in together.candidates],
+                       "chosen_cost": together.candidates[together.chosen]["rd_cost"],
+                       "serial_costs": [r.candidates[0]["rd_cost"] for r in serial],
+                       "backend": jax.default_backend()},
+    }, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
