@@ -47,7 +47,7 @@ def quantize_params(params: dict, config: ModelConfig, image: np.ndarray, lmbda:
     """Search steps module by module (earlier choices stay quantized); return
     (steps, integer module trees, dequantized modules)."""
     c, h, w = image.shape
-    lat = [jnp.asarray(g, jnp.float32) for g in integer_latents(params["latents"])]
+    lat = [jnp.asarray(g, jnp.float32) for g in integer_latents(config.scale_latents(params["latents"]))]
     bits_fn, mse_fn = _cost_fns(config, h, w)
     img = jnp.asarray(image)
     deq = {m: params[m] for m in MODULES}
@@ -79,7 +79,7 @@ def encode(params: dict, config: ModelConfig, image: np.ndarray, bit_depth: int,
         cat = lambda xs: np.concatenate([np.ravel(x) for x in xs]) if xs else np.zeros(0, np.int64)  # noqa: E731
         codes[m] = encode_groups([cat(wg), cat(bg)], enc)
     weight_words = enc.get_compressed()
-    latents = integer_latents(params["latents"])
+    latents = integer_latents(config.scale_latents(params["latents"]))
     latent_words, latent_bits = encode_latents(latents, arm_to_fixed(deq["arm"]), config)
     header = Header(h, w, c, bit_depth, config, steps, codes)
     data, parts = pack(header, weight_words, latent_words)

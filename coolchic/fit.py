@@ -81,7 +81,7 @@ def _make_step(config: ModelConfig, stage: Stage):
     opt = _optimizer(stage)
 
     def objective(params, key, progress, image, lmbda):
-        q = stage.quantize(params["latents"], key, progress)
+        q = stage.quantize(config.scale_latents(params["latents"]), key, progress)
         loss, mse, bpp = loss_terms(params, q, config, image, lmbda)
         return loss, (mse, bpp)
 
@@ -334,7 +334,7 @@ def _eval_fn(config: ModelConfig, h: int, w: int):
     key = (config, h, w)
     if key not in _EVAL_CACHE:
         def run(params):
-            q = hard_round(params["latents"])
+            q = hard_round(config.scale_latents(params["latents"]))
             return decode_image(params, q, config, h, w), rate_bits(params, q, config)
 
         _EVAL_CACHE[key] = jax.jit(run)
