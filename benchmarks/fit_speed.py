@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coolchic.fit import _make_step, chunk_fn, init_state, loss_terms
+from coolchic.fit import _stack, chunk_fn, init_state, loss_terms
 from coolchic.image_io import read_image
 from coolchic.model import features, init_params, rate_bits
 from coolchic.presets import get_preset
@@ -48,7 +48,7 @@ def bench_preset(name: str, image: np.ndarray, steps: int) -> dict:
     x = jnp.asarray(image)
     stage = coolchic_recipe(10**6).stages[0]
     params = init_params(jax.random.PRNGKey(0), config, h, w)
-    state = init_state(params, stage, jax.random.PRNGKey(1))
+    state = jax.vmap(lambda p, k: init_state(p, stage, k))(_stack([params]), jnp.stack([jax.random.PRNGKey(1)]))
     run = chunk_fn(config, stage)
     lm = jnp.float32(1e-3)
     t0 = time.perf_counter()
@@ -62,7 +62,7 @@ def bench_preset(name: str, image: np.ndarray, steps: int) -> dict:
     sps = float(np.median(per_chunk))
 
     # Split: each part forward+backward on its own.
-    p = jax.tree.map(lambda a: a, state.params)
+    p = jax.tree.map(lambda a: a[0], state.params)
     q = uniform_noise(p["latents"], jax.random.PRNGKey(2), 0.0)
     arm = jax.jit(jax.value_and_grad(lambda p, q: rate_bits(p, q, config), argnums=(0, 1)))
     up = jax.jit(jax.value_and_grad(lambda p, q: jnp.sum(features(p, q, config, h, w) ** 2), argnums=(0, 1)))
