@@ -35,3 +35,5 @@ __all__ = [
     "soft_round_noise",
     "soft_round_ste",
 ]
+
+from .adaptive import DEFAULT_ARCHITECTURES, AdaptiveResult, fit_adaptive  # noqa: E402,F401

@@ -29,17 +29,28 @@ def n_network_params(params: dict) -> int:
 
 
 def fit_image(img: Image, config: ModelConfig, *, lmbda: float, steps: int, recipe: str = "c3",
-              seed: int = 0, candidates: int = 1, progress: bool = True,
+              seed: int = 0, candidates: int = 1, adaptive: bool = False, progress: bool = True,
               checkpoint_dir: str | None = None) -> tuple[FitResult, dict]:
     """Fit one image; returns the fit and a report (estimated bpp, PSNR, MACs/pixel, time).
 
-    candidates > 1 fits that many seeds together under vmap and keeps the best RD cost.
+    candidates > 1 fits that many seeds together under vmap and keeps the best RD cost;
+    adaptive also tries C3-style alternative architectures (c3.DEFAULT_ARCHITECTURES), each
+    architecture's seeds vmapped together, and keeps the best of all.
     """
     config = config.with_channels(img.channels)
     x = image_to_chw(img)
     t0 = time.perf_counter()
-    result = fit(x, config, get_recipe(recipe, steps), lmbda, seeds=list(range(seed, seed + candidates)),
-                 progress=progress, checkpoint_dir=checkpoint_dir)
+    seeds = list(range(seed, seed + candidates))
+    if adaptive:
+        from c3 import DEFAULT_ARCHITECTURES, fit_adaptive
+
+        archs = (config, *[a for a in DEFAULT_ARCHITECTURES if a.with_channels(img.channels) != config])
+        result = fit_adaptive(x, get_recipe(recipe, steps), lmbda, architectures=archs, seeds=seeds,
+                              progress=progress).best
+    else:
+        result = fit(x, config, get_recipe(recipe, steps), lmbda, seeds=seeds, progress=progress,
+                     checkpoint_dir=checkpoint_dir)
+    config = result.config
     ev = evaluate(result.params, config, x)
     n_pix = img.height * img.width
     weight_bits = n_network_params(result.params) * WEIGHT_BITS_ESTIMATE
@@ -63,7 +74,7 @@ def fit_image(img: Image, config: ModelConfig, *, lmbda: float, steps: int, reci
 
 
 def encode_image(img: Image, config: ModelConfig, *, lmbda: float, steps: int, recipe: str = "c3",
-                 seed: int = 0, candidates: int = 1, progress: bool = True,
+                 seed: int = 0, candidates: int = 1, adaptive: bool = False, progress: bool = True,
                  checkpoint_dir: str | None = None) -> tuple[bytes, dict]:
     """Fit and code an image; returns the file bytes and the encode report (DESIGN section 4 keys)
     with "_reconstruction" (H, W, C) floats: exactly what decoding the bytes gives."""
@@ -71,7 +82,8 @@ def encode_image(img: Image, config: ModelConfig, *, lmbda: float, steps: int, r
 
     t0 = time.perf_counter()
     result, fit_report = fit_image(img, config, lmbda=lmbda, steps=steps, recipe=recipe, seed=seed,
-                                   candidates=candidates, progress=progress, checkpoint_dir=checkpoint_dir)
+                                   candidates=candidates, adaptive=adaptive, progress=progress,
+                                   checkpoint_dir=checkpoint_dir)
     fit_report.pop("_reconstruction")
     config = result.config
     data, rep = codec.encode(result.params, config, image_to_chw(img), img.bit_depth, lmbda)

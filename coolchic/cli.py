@@ -74,7 +74,8 @@ def cmd_fit(args) -> int:
     img = read_image(args.image)
     steps = args.steps or preset.steps
     _, report = fit_image(img, preset.config, lmbda=args.lmbda, steps=steps, recipe=args.recipe, seed=args.seed,
-                          candidates=args.candidates, progress=not args.quiet, checkpoint_dir=args.checkpoint)
+                          candidates=args.candidates, adaptive=args.adaptive, progress=not args.quiet,
+                          checkpoint_dir=args.checkpoint)
     rec = report.pop("_reconstruction")
     report.update(preset=args.preset, image=os.path.abspath(args.image))
     _print_report(report, ["bpp_estimated", "bpp_latents", "bpp_weights_estimated", "psnr", "macs_per_pixel",
@@ -110,8 +111,8 @@ def cmd_encode(args) -> int:
     img = read_image(args.input)
     steps = args.steps or preset.steps
     data, report = encode_image(img, preset.config, lmbda=args.lmbda, steps=steps, recipe=args.recipe,
-                                seed=args.seed, candidates=args.candidates, progress=not args.quiet,
-                                checkpoint_dir=args.checkpoint)
+                                seed=args.seed, candidates=args.candidates, adaptive=args.adaptive,
+                                progress=not args.quiet, checkpoint_dir=args.checkpoint)
     report.pop("_reconstruction")
 
     def write(tmp):
@@ -245,6 +246,8 @@ def _add_fit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--candidates", type=_positive_int, default=1,
                    help="fit N seeds together (vmapped) and keep the best RD cost")
+    p.add_argument("--adaptive", action="store_true",
+                   help="also try C3-style alternative architectures (per architecture, seeds vmapped)")
 
 
 def build_parser() -> argparse.ArgumentParser:

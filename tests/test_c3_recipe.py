@@ -189,3 +189,17 @@ def test_short_c3_fit_lowers_the_loss(crop):
     after = evaluate(r.params, SMALL, crop)
     rd = lambda e: e["mse"] + lmbda * e["bpp_latents"]  # noqa: E731
     assert rd(after) < rd(before)
+
+
+def test_adaptive_search_keeps_the_minimum_over_architectures_and_seeds():
+    from c3 import fit_adaptive
+    from coolchic.config import ModelConfig, causal_context
+    from coolchic.recipes import get_recipe
+
+    x = np.random.default_rng(0).random((3, 16, 16)).astype(np.float32)
+    archs = (ModelConfig(n_grids=3, context=causal_context(3), arm_hidden=(4,), synth_hidden=(4,)),
+             ModelConfig(n_grids=3, context=causal_context(5), arm_hidden=(4,), synth_hidden=(6,)))
+    res = fit_adaptive(x, get_recipe("c3", 12), 1e-2, architectures=archs, seeds=(0, 1))
+    assert len(res.candidates) == 4
+    best = min(c["rd_cost"] for c in res.candidates)
+    assert res.best.candidates[res.best.chosen]["rd_cost"] == best
