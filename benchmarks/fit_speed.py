@@ -52,12 +52,13 @@ def bench_preset(name: str, image: np.ndarray, steps: int) -> dict:
     run = chunk_fn(config, stage)
     lm = jnp.float32(1e-3)
     t0 = time.perf_counter()
-    state = jax.block_until_ready(run(state, jnp.int32(1), x, lm))
+    total = jnp.int32(10**6)
+    state = jax.block_until_ready(run(state, jnp.int32(1), x, lm, total))
     compile_s = time.perf_counter() - t0
     per_chunk = []
     for _ in range(5):
         t = time.perf_counter()
-        state = jax.block_until_ready(run(state, jnp.int32(steps), x, lm))
+        state = jax.block_until_ready(run(state, jnp.int32(steps), x, lm, total))
         per_chunk.append((time.perf_counter() - t) / steps)
     sps = float(np.median(per_chunk))
 

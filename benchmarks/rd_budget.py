@@ -2,6 +2,7 @@
 
     python benchmarks/rd_budget.py [--images 1 5 23] [--crop 128] [--steps 1000]
                                    [--lmbdas 3e-4 1e-3 3e-3 1e-2] [--candidates 4] [--out F.json]
+    python benchmarks/rd_budget.py candidates [--crop 128] [--steps 500] [--out F.json]
 
 RD points use real file bytes (encode -> .cool), averaged per lambda over the images (mean bpp,
 mean PSNR, as C3 and CompressAI average). BD-rate is C3 recipe vs Cool-chic recipe (cubic;
@@ -21,7 +22,7 @@ from _common import emit, kodak
 
 from coolchic.api import encode_image, image_to_chw
 from coolchic.bdrate import bd_rate
-from coolchic.fit import fit
+from coolchic.fit import batch_mode, fit
 from coolchic.image_io import Image, read_image
 from coolchic.presets import get_preset
 from coolchic.recipes import get_recipe
@@ -60,30 +61,53 @@ def main(argv=None):
                           "wall_seconds": time.perf_counter() - t0}
     bd = bd_rate(curves["coolchic"]["bpp"], curves["coolchic"]["psnr"], curves["c3"]["bpp"], curves["c3"]["psnr"])
 
-    # Candidates: N seeds vmapped in one loop vs N serial fits (compiled beforehand for both).
+    emit({"steps": args.steps, "crop": args.crop, "preset": args.preset, "lmbdas": args.lmbdas,
+          "curves": curves, "bd_rate_c3_vs_coolchic_percent": bd, "rows": rows,
+          "candidates": candidate_timing(imgs, config, args.steps, args.candidates)}, args.out)
+    return 0
+
+
+def candidate_timing(imgs, config, steps, n) -> dict:
+    """Wall time of n seeds fitted together (vmap, lax.map, and the backend's default) vs n fits
+    one after the other; every executable is compiled beforehand (schedules take the budget as a
+    traced value, so a 2-step warm-up compiles what the timed runs use)."""
     x = image_to_chw(next(iter(imgs.values())))
-    recipe = get_recipe("c3", args.steps)
-    seeds = list(range(args.candidates))
-    fit(x, config, get_recipe("c3", 2), 1e-3, seeds=seeds, progress=False)  # warm-up compile, both shapes
+    recipe = get_recipe("c3", steps)
+    seeds = list(range(n))
+    out = {"n": n, "steps": steps, "backend": jax.default_backend(), "default_mode": batch_mode()}
+    for mode in ("vmap", "map"):
+        fit(x, config, get_recipe("c3", 2), 1e-3, seeds=seeds, progress=False, batch=mode)
     fit(x, config, get_recipe("c3", 2), 1e-3, seed=0, progress=False)
     t = time.perf_counter()
-    together = fit(x, config, recipe, 1e-3, seeds=seeds, progress=False)
-    t_vmap = time.perf_counter() - t
-    t = time.perf_counter()
     serial = [fit(x, config, recipe, 1e-3, seed=s, progress=False) for s in seeds]
-    t_serial = time.perf_counter() - t
-    emit({
-        "steps": args.steps, "crop": args.crop, "preset": args.preset, "lmbdas": args.lmbdas,
-        "curves": curves, "bd_rate_c3_vs_coolchic_percent": bd, "rows": rows,
-        "candidates": {"n": args.candidates, "vmapped_seconds": t_vmap, "serial_seconds": t_serial,
-                       "ratio_vmapped_over_serial": t_vmap / t_serial,
-                       "costs": [c["rd_cost"] for c in together.candidates],
-                       "chosen_cost": together.candidates[together.chosen]["rd_cost"],
-                       "serial_costs": [r.candidates[0]["rd_cost"] for r in serial],
-                       "backend": jax.default_backend()},
-    }, args.out)
+    out["serial_seconds"] = time.perf_counter() - t
+    out["serial_costs"] = [r.candidates[0]["rd_cost"] for r in serial]
+    for mode in ("vmap", "map", None):
+        t = time.perf_counter()
+        together = fit(x, config, recipe, 1e-3, seeds=seeds, progress=False, batch=mode)
+        name = mode or "default"
+        out[f"{name}_seconds"] = time.perf_counter() - t
+        out[f"{name}_over_serial"] = out[f"{name}_seconds"] / out["serial_seconds"]
+        out[f"{name}_costs"] = [c["rd_cost"] for c in together.candidates]
+        out[f"{name}_chosen_is_min"] = together.candidates[together.chosen]["rd_cost"] == min(out[f"{name}_costs"])
+    return out
+
+
+def candidates_only(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--image", type=int, default=1)
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--candidates", type=int, default=4)
+    ap.add_argument("--preset", default="c3-kodak")
+    ap.add_argument("--out")
+    args = ap.parse_args(argv)
+    imgs = {args.image: crop(kodak(args.image), args.crop)}
+    emit({"candidates": candidate_timing(imgs, get_preset(args.preset).config, args.steps, args.candidates)}, args.out)
     return 0
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "candidates":
+        sys.exit(candidates_only(sys.argv[2:]) or 0)
     sys.exit(main())

@@ -8,6 +8,8 @@ forward and the backward pass. Tiles are cut with static indices, so shapes neve
 
 from __future__ import annotations
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,7 +19,22 @@ import numpy as np
 TILE_POSITIONS = 16384
 
 
-def tile_rows(height: int, width: int, target: int = TILE_POSITIONS) -> int:
+_SHARE = [1]  # how many candidates share the cache (set while tracing a vmapped fit)
+
+
+@contextlib.contextmanager
+def shared_by(n: int):
+    """Trace code whose tiles are vmapped over n candidates: each tile gets 1/n of the budget,
+    so n candidates' activations together still fit in the cache."""
+    _SHARE.append(max(1, int(n)))
+    try:
+        yield
+    finally:
+        _SHARE.pop()
+
+
+def tile_rows(height: int, width: int, target: int | None = None) -> int:
+    target = (TILE_POSITIONS if target is None else target) // _SHARE[-1]
     return int(max(1, min(height, target // max(width, 1))))
 
 

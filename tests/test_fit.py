@@ -60,16 +60,18 @@ def test_checkpoint_of_another_fit_is_refused(crop, tmp_path):
 def test_step_is_compiled_once_across_chunks(crop):
     recipe = coolchic_recipe(40)
     fit(crop, SMALL, recipe, 1e-3, progress=False, chunk=7)  # chunks of 7 and a shorter last one
+    sizes = [chunk_fn(SMALL, stage)._cache_size() for stage in recipe.stages]
     fit(crop, SMALL, recipe, 5e-3, progress=False, chunk=13)  # another lambda: still no recompile
-    for stage in recipe.stages:
-        assert chunk_fn(SMALL, stage)._cache_size() == 1
+    fit(crop, SMALL, coolchic_recipe(70), 1e-3, progress=False, chunk=30)  # another budget: same
+    assert [chunk_fn(SMALL, stage)._cache_size() for stage in recipe.stages] == sizes
 
 
-def test_vmapped_candidates_match_serial_fits_and_best_is_chosen(crop):
+@pytest.mark.parametrize("batch", ["vmap", "map", "serial"])
+def test_batched_candidates_match_single_fits_and_best_is_chosen(crop, batch):
     recipe = coolchic_recipe(30)
-    together = fit(crop, SMALL, recipe, 1e-3, seeds=[4, 5, 6], progress=False, chunk=15)
+    together = fit(crop, SMALL, recipe, 1e-3, seeds=[4, 5, 6], progress=False, chunk=15, batch=batch)
     costs = [c["rd_cost"] for c in together.candidates]
-    assert together.candidates[together.chosen]["rd_cost"] == min(costs)
+    assert len(costs) == 3 and together.candidates[together.chosen]["rd_cost"] == min(costs)
     alone = fit(crop, SMALL, recipe, 1e-3, seed=[4, 5, 6][together.chosen], progress=False, chunk=15)
     _leaves_close(together.params, alone.params, atol=1e-4)
 
