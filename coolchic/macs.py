@@ -58,7 +58,9 @@ def macs_per_pixel(config: ModelConfig, height: int = 512, width: int = 768, con
     c = config.out_channels
     syn = _mlp((config.n_grids, *config.synth_hidden, c), full=full)
     if full:
-        syn += config.synth_convs * (2 * 9 * c * c + 2 * c) / 2 + c  # convs (+bias, +residual), clip
+        # convs as implemented: one conv per input channel, summed with the bias (c * c adds),
+        # plus the residual add; then the final clip
+        syn += config.synth_convs * (2 * 9 * c * c + c * c + c) / 2 + c
     else:
         syn += config.synth_convs * 9 * c * c
     return {"arm": arm, "upsampling": up, "synthesis": syn, "total": arm + up + syn}

