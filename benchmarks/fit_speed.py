@@ -27,7 +27,6 @@ from coolchic.presets import get_preset
 from coolchic.quantizers import uniform_noise
 from coolchic.recipes import coolchic_recipe
 from coolchic.synthesis import squared_error
-from coolchic.upsampling import upsample
 
 DEFAULT_IMAGE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "kodak", "kodim01.png")
 

@@ -12,7 +12,6 @@ import contextlib
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 # Target number of positions per tile: big enough to amortise loop overhead, small enough that
 # a tile's activations (~20 channels of float32) stay in the CPU's L2/L3 cache.

@@ -6,7 +6,6 @@ import struct
 import subprocess
 import sys
 import time
-import warnings
 import zlib
 
 import jax
@@ -16,10 +15,10 @@ import pytest
 
 from coolchic import codec
 from coolchic.api import encode_image
-from coolchic.bitstream import BitstreamError, unpack
+from coolchic.bitstream import BitstreamError
 from coolchic.config import ModelConfig, causal_context
 from coolchic.fit import fit
-from coolchic.image_io import Image, read_image, to_integers, write_image
+from coolchic.image_io import read_image, to_integers, write_image
 from coolchic.model import init_params
 from coolchic.recipes import coolchic_recipe
 

@@ -1,7 +1,6 @@
 """MACs per pixel: C3's published figures, and the full count against XLA's cost analysis."""
 
 import jax
-import jax.numpy as jnp
 import pytest
 
 from coolchic import tiling
