@@ -125,11 +125,11 @@ _CHUNK_CACHE: dict = {}
 
 
 def batch_mode() -> str:
-    """How several candidates are fitted by default: "vmap" on accelerators; on a CPU, whose cores
-    one fit already keeps busy, "map" (candidates one after the other inside the same compiled
-    loop). Measured on the 2-core CPU (benchmarks/rd_budget.py candidates, 4 seeds, 128x128):
-    vmap 1.39x, lax.map 0.88x the wall time of 4 separate fits."""
-    return "map" if jax.default_backend() == "cpu" else "vmap"
+    """How several candidates are fitted by default: "vmap" (one compiled loop) on accelerators;
+    "serial" on a CPU, whose cores one fit already keeps busy. Measured on the 2-core CPU
+    (benchmarks/rd_budget.py candidates, 4 seeds, 128x128, 400 steps, two runs): vmap 1.39x and
+    1.81x, lax.map in one loop 0.88x and 1.06-1.22x the wall time of 4 separate fits."""
+    return "serial" if jax.default_backend() == "cpu" else "vmap"
 
 
 def chunk_fn(config: ModelConfig, stage: Stage, mode: str | None = None):
