@@ -245,9 +245,13 @@ def _add_fit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=_positive_int, default=None, help="default: the preset's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--candidates", type=_positive_int, default=1,
-                   help="fit N seeds together (vmapped) and keep the best RD cost")
+                   help="fit N seeds (together under vmap on an accelerator) and keep the best RD cost")
     p.add_argument("--adaptive", action="store_true",
                    help="also try C3-style alternative architectures (per architecture, seeds vmapped)")
+    p.add_argument("--json", help="write the report here")
+    p.add_argument("--checkpoint", metavar="DIR", help="checkpoint the fit here and resume from it")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,21 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit an image and report estimated rate, PSNR and MACs/pixel")
     f.add_argument("image")
     _add_fit_args(f)
-    f.add_argument("--json", help="write the report here")
     f.add_argument("--save-reconstruction", metavar="OUT.png")
-    f.add_argument("--checkpoint", metavar="DIR", help="checkpoint here and resume from it")
-    f.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    f.add_argument("--quiet", action="store_true", help="no progress bar")
     f.set_defaults(func=cmd_fit)
 
     e = sub.add_parser("encode", help="fit an image and write a .cool bitstream")
     e.add_argument("input", help="PNG or PPM/PGM (8/16-bit, gray/RGB; opaque RGBA is coded as RGB)")
     e.add_argument("-o", "--output", required=True)
     _add_fit_args(e)
-    e.add_argument("--json", help="write the report here")
-    e.add_argument("--checkpoint", metavar="DIR", help="checkpoint the fit here and resume from it")
-    e.add_argument("--force", action="store_true", help="overwrite an existing output")
-    e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_encode)
 
     dd = sub.add_parser("decode", help="decode a .cool bitstream to PNG/PPM")
