@@ -18,7 +18,7 @@ from .tiling import split_rows, sum_over_tiles, tile_rows
 
 def init_arm(key, config: ModelConfig) -> dict:
     """Hidden layers He-normal; the output layer starts at zero (mu = 0, scale = 1)."""
-    dims = (len(config.context), *config.arm_hidden, 2)
+    dims = (config.n_context, *config.arm_hidden, 2)
     layers = []
     keys = jax.random.split(key, len(dims) - 1)
     for i, (k, a, b) in enumerate(zip(keys, dims[:-1], dims[1:])):

@@ -50,6 +50,13 @@ class ModelConfig:
         if self.out_channels not in (1, 3):
             raise ValueError("out_channels must be 1 (gray) or 3 (RGB)")
 
+    is_video = False  # class attribute: VideoConfig (coolchic.video_model) sets it
+
+    @property
+    def n_context(self) -> int:
+        """ARM inputs per latent."""
+        return len(self.context)
+
     @property
     def context_pad(self) -> tuple[int, int, int]:
         """Padding (top, left, right) a grid needs so every context offset is in range."""

@@ -23,7 +23,7 @@ import optax
 
 from . import tiling
 from .config import ModelConfig
-from .model import decode_image, init_params, rate_bits, rd_terms
+from .model import model_of
 from .quantizers import hard_round
 from .recipes import Recipe, Stage
 
@@ -72,9 +72,10 @@ def init_state(params, stage: Stage, key, opt_state=None) -> FitState:
 
 
 def loss_terms(params, latents, config: ModelConfig, image, lmbda):
-    """(loss, mse, bpp) for latents already passed through a quantizer."""
-    mse, bits = rd_terms(params, latents, config, image)
-    bpp = bits / (image.shape[1] * image.shape[2])
+    """(loss, mse, bpp) for latents already passed through a quantizer; image is (C, H, W) or a
+    video (C, T, H, W), bpp is per pixel (of all frames)."""
+    mse, bits = model_of(config).rd_terms(params, latents, config, image)
+    bpp = bits / image[0].size
     return mse + lmbda * bpp, mse, bpp
 
 
@@ -259,18 +260,20 @@ def fit(
         return dataclasses.replace(runs[chosen], candidates=[r.candidates[0] for r in runs], chosen=chosen,
                                    seconds=sum(r.seconds for r in runs))
     image = jnp.asarray(image, jnp.float32)
-    c, h, w = image.shape
+    c, *dims = image.shape
+    if len(dims) != (3 if config.is_video else 2):
+        raise ValueError(f"expected a {'video (C, T, H, W)' if config.is_video else 'image (C, H, W)'}, got shape {image.shape}")
     if c != config.out_channels:
         raise ValueError(f"image has {c} channels, config expects {config.out_channels}")
     seeds = list(seeds) if seeds else [seed]
     roots = [jax.random.split(jax.random.PRNGKey(s)) for s in seeds]
     if params is None:
-        params = _stack([init_params(k_init, config, h, w) for k_init, _ in roots])
+        params = _stack([model_of(config).init_params(k_init, config, *dims) for k_init, _ in roots])
     else:
         params = _stack([params] * len(seeds))
     fit_keys = [k_fit for _, k_fit in roots]
     meta = {"config": config.to_dict(), "recipe": recipe.name, "steps": recipe.steps, "lmbda": lmbda,
-            "seeds": seeds, "shape": [c, h, w], "image_sum": float(np.asarray(image, np.float64).sum())}
+            "seeds": seeds, "shape": [c, *dims], "image_sum": float(np.asarray(image, np.float64).sum())}
 
     start_stage, resume = 0, False
     if checkpoint_dir and (saved := checkpoint_meta(checkpoint_dir)) is not None:
@@ -347,11 +350,10 @@ def fit(
 def evaluate(params: dict, config: ModelConfig, image: np.ndarray, with_reconstruction: bool = True) -> dict:
     """Reconstruction with hard-rounded latents, its MSE/PSNR and latent bits (float ARM)."""
     image = jnp.asarray(image, jnp.float32)
-    c, h, w = image.shape
-    rec, bits = _eval_fn(config, h, w)(params)
+    rec, bits = _eval_fn(config, image.shape[1:])(params)
     mse = float(jnp.mean((rec - image) ** 2))
     out = {"mse": mse, "psnr": float(-10 * np.log10(max(mse, 1e-20))), "latent_bits": float(bits),
-           "bpp_latents": float(bits) / (h * w)}
+           "bpp_latents": float(bits) / image[0].size}
     if with_reconstruction:
         out["reconstruction"] = np.asarray(rec)
     return out
@@ -360,12 +362,14 @@ def evaluate(params: dict, config: ModelConfig, image: np.ndarray, with_reconstr
 _EVAL_CACHE: dict = {}
 
 
-def _eval_fn(config: ModelConfig, h: int, w: int):
-    key = (config, h, w)
+def _eval_fn(config: ModelConfig, dims: tuple):
+    key = (config, tuple(dims))
     if key not in _EVAL_CACHE:
+        model = model_of(config)
+
         def run(params):
             q = hard_round(config.scale_latents(params["latents"]))
-            return decode_image(params, q, config, h, w), rate_bits(params, q, config)
+            return model.decode_image(params, q, config, *dims), model.rate_bits(params, q, config)
 
         _EVAL_CACHE[key] = jax.jit(run)
     return _EVAL_CACHE[key]

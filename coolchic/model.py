@@ -6,6 +6,8 @@ params = {"latents": [grid_0 (finest) ... grid_{n-1}], "arm": ..., "upsampling":
 
 from __future__ import annotations
 
+import sys
+
 import jax
 import jax.numpy as jnp
 
@@ -52,3 +54,13 @@ def rd_terms(params: dict, latents: list, config: ModelConfig, image: jnp.ndarra
     f = features(params, latents, config, h, w)
     se = squared_error(params["synthesis"], f, image)
     return se / image.size, rate_bits(params, latents, config)
+
+
+def model_of(config: ModelConfig):
+    """The module implementing init_params / rd_terms / decode_image / rate_bits for a config:
+    this one for images, coolchic.video_model for videos (same functions over (C, T, H, W))."""
+    if config.is_video:
+        from . import video_model
+
+        return video_model
+    return sys.modules[__name__]

@@ -1,0 +1,211 @@
+"""The overfitted video model (C3 video): 3D latent grids, temporal ARM context, trilinear
+upsampling, per-pixel synthesis with 3D (or per-frame 2D) residual convolutions.
+
+It implements the same functions as coolchic.model (init_params, rate_bits, rd_terms,
+decode_image) over videos (C, T, H, W), so the one fitting loop, recipes, weight quantization and
+bitstream code serve both. Grid i has shape ceil(T/2^i) x ceil(H/2^i) x ceil(W/2^i).
+
+ARM context of latent (t, y, x) of grid g: the causal neighbours (dy, dx) of `config.context` in
+frame t, then a kh x kw window of frame t - 1 around (y + oy_g, x + ox_g), where (oy_g, ox_g) is
+the grid's offset (config.prev_offsets; found by a short pre-fit, see coolchic.video_api).
+Frame -1 and everything outside a frame reads as zero. One MLP serves all grids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from .arm import init_arm, mlp
+from .config import ModelConfig, causal_context
+from .laplace import laplace_bits
+from .synthesis import init_synthesis, pixel_mlp
+from .tiling import map_over_tiles, split_rows, sum_over_tiles, tile_rows
+from .upsampling import bilinear_axis
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoConfig(ModelConfig):
+    """A ModelConfig for videos. Extra fields:
+
+    prev_window: (kh, kw) window of the previous latent frame in the ARM context ((0, 0): none).
+    prev_offsets: per-grid (oy, ox) displacement of that window's centre; () means all zero.
+    conv3d: residual convs are 3x3x3 over (T, H, W) (C3's default) or 3x3 per frame.
+    patch: (frames, height, width) of the spatio-temporal patches fitted independently
+        (0 = the whole dimension).
+    """
+
+    n_grids: int = 6
+    context: tuple[tuple[int, int], ...] = causal_context(7)
+    arm_hidden: tuple[int, ...] = (16, 16)
+    synth_hidden: tuple[int, ...] = (32, 32)
+    prev_window: tuple[int, int] = (4, 4)
+    prev_offsets: tuple[tuple[int, int], ...] = ()
+    conv3d: bool = True
+    patch: tuple[int, int, int] = (0, 0, 0)
+
+    is_video = True  # class attribute (not a field): how coolchic.model.model_of dispatches
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.upsampling != "bilinear":
+            raise ValueError("video grids are upsampled trilinearly (upsampling='bilinear')")
+        kh, kw = self.prev_window
+        if not (0 <= kh <= 15 and 0 <= kw <= 15) or (kh == 0) != (kw == 0):
+            raise ValueError(f"prev_window must be two sizes in [1, 15] or (0, 0), got {self.prev_window}")
+        if self.prev_offsets and len(self.prev_offsets) != self.n_grids:
+            raise ValueError(f"prev_offsets needs one (oy, ox) per grid ({self.n_grids})")
+        if any(abs(v) > 32 for o in self.prev_offsets for v in o):
+            raise ValueError("prev_offsets must be within +-32")
+        if len(self.patch) != 3 or any(p < 0 for p in self.patch):
+            raise ValueError(f"patch must be three sizes >= 0, got {self.patch}")
+
+    def offset(self, grid: int) -> tuple[int, int]:
+        return tuple(self.prev_offsets[grid]) if self.prev_offsets else (0, 0)
+
+    def prev_context(self, grid: int) -> tuple[tuple[int, int], ...]:
+        """(dy, dx) positions read in the previous frame by grid `grid`, row-major."""
+        kh, kw = self.prev_window
+        oy, ox = self.offset(grid)
+        return tuple((oy + a - kh // 2, ox + b - kw // 2) for a in range(kh) for b in range(kw))
+
+    @property
+    def n_context(self) -> int:
+        return len(self.context) + self.prev_window[0] * self.prev_window[1]
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d["prev_window"] = list(self.prev_window)
+        d["prev_offsets"] = [list(o) for o in self.prev_offsets]
+        d["patch"] = list(self.patch)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VideoConfig":
+        d = dict(d)
+        d["prev_window"] = tuple(int(v) for v in d["prev_window"])
+        d["prev_offsets"] = tuple(tuple(int(v) for v in o) for o in d["prev_offsets"])
+        d["patch"] = tuple(int(v) for v in d["patch"])
+        return super().from_dict(d)
+
+
+def grid_shapes(frames: int, height: int, width: int, n_grids: int) -> list[tuple[int, int, int]]:
+    if min(frames, height, width) < 1:
+        raise ValueError(f"video size must be positive, got {frames}x{height}x{width}")
+    return [(-(-frames // 2**i), -(-height // 2**i), -(-width // 2**i)) for i in range(n_grids)]
+
+
+def init_params(key, config: VideoConfig, frames: int, height: int, width: int) -> dict:
+    k_arm, k_syn = jax.random.split(key)
+    arm = init_arm(k_arm, config)
+    synthesis = init_synthesis(k_syn, config)
+    if config.conv3d:
+        c = config.out_channels
+        synthesis["convs"] = [{"w": jnp.zeros((c, c, 3, 3, 3)), "b": jnp.zeros((c,))} for _ in synthesis["convs"]]
+    return {
+        "latents": [jnp.zeros(s, jnp.float32) for s in grid_shapes(frames, height, width, config.n_grids)],
+        "arm": arm,
+        "upsampling": {},
+        "synthesis": synthesis,
+    }
+
+
+# ----------------------------------------------------------------------------- rate
+
+
+def _pads(offsets) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) zero padding that keeps every offset in range."""
+    dys = [dy for dy, _ in offsets] + [0]
+    dxs = [dx for _, dx in offsets] + [0]
+    return max(0, -min(dys)), max(0, max(dys)), max(0, -min(dxs)), max(0, max(dxs))
+
+
+def grid_bits(arm: dict, grid: jnp.ndarray, config: VideoConfig, index: int) -> jnp.ndarray:
+    """Total bits of one (T, h, w) grid, computed on row tiles (all frames of a few rows each)."""
+    t, h, w = grid.shape
+    cur_off, prev_off = config.context, config.prev_context(index)
+    ct, cb, cl, cr = _pads(cur_off)
+    pt, pb, pl, pr = _pads(prev_off)
+    cur = jnp.pad(grid, ((0, 0), (ct, 0), (cl, cr)))
+    prev = jnp.concatenate([jnp.zeros_like(grid[:1]), grid[:-1]], 0)
+    prev = jnp.pad(prev, ((0, 0), (pt, pb), (pl, pr)))
+    rows = tile_rows(h, t * w)
+
+    def slab_bits(tile):
+        c, p = tile
+        r = c.shape[1] - ct
+        views = [c[:, ct + dy : ct + dy + r, cl + dx : cl + dx + w] for dy, dx in cur_off]
+        views += [p[:, pt + dy : pt + dy + r, pl + dx : pl + dx + w] for dy, dx in prev_off]
+        out = mlp(arm, jnp.stack(views, 0).reshape(len(views), -1))
+        y = c[:, ct:, cl : cl + w].reshape(-1)
+        return jnp.sum(laplace_bits(y, out[0], out[1]))
+
+    c_tiles, c_rem = split_rows(cur, rows, ct, 0, axis=1)
+    p_tiles, p_rem = split_rows(prev, rows, pt, pb, axis=1)
+    return sum_over_tiles(slab_bits, None if c_tiles is None else (c_tiles, p_tiles),
+                          None if c_rem is None else (c_rem, p_rem))
+
+
+def rate_bits(params: dict, latents: list, config: VideoConfig) -> jnp.ndarray:
+    return sum(grid_bits(params["arm"], g, config, i) for i, g in enumerate(latents))
+
+
+# ----------------------------------------------------------------------------- synthesis
+
+
+def upsample(grids: list, config: VideoConfig, frames: int, height: int, width: int, xnp=jnp):
+    """(n_grids, T, H, W): grid i trilinearly upsampled by 2^i (half-sample aligned, edges clamped)."""
+    ups = []
+    for i, g in enumerate(grids):
+        for axis in range(3):
+            g = bilinear_axis(g, 2**i, axis, xnp)
+        ups.append(g[:frames, :height, :width])
+    return xnp.stack(ups, 0)
+
+
+def _mlp_tiled(layers: list, feats: jnp.ndarray) -> jnp.ndarray:
+    """Per-pixel MLP of (G, T, H, W) features on cache-sized row tiles (rematerialised backward)."""
+    g, t, h, w = feats.shape
+    flat = feats.reshape(g, t * h, w)
+    tiles, rem = split_rows(flat, tile_rows(t * h, w), 0, 0, axis=1)
+    out = map_over_tiles(jax.checkpoint(lambda f: pixel_mlp(layers, f)), tiles, rem, axis=-2)
+    return out.reshape(-1, t, h, w)
+
+
+def residual_convs(convs: list, x: jnp.ndarray, conv3d: bool) -> jnp.ndarray:
+    """x + conv(x) for each residual conv, zero padding; x is (C, T, H, W).
+
+    Written as 2D convs over frames: XLA:CPU runs a 3D conv ~10x slower (4.4 s vs 0.33 s for
+    the synthesis gradient on 8 frames of 416x240).
+    """
+    for conv in convs:
+        frames = jnp.swapaxes(x, 0, 1)  # (T, C, H, W): frames are the batch of a 2D conv
+        k = conv["w"]
+        if conv3d:  # 3x3x3 = a 3x3 conv over (frame t-1, t, t+1) stacked as channels
+            c, t = x.shape[0], x.shape[1]
+            padded = jnp.pad(frames, ((1, 1), (0, 0), (0, 0), (0, 0)))
+            frames = jnp.concatenate([padded[d : d + t] for d in range(3)], 1)
+            k = jnp.moveaxis(k, 2, 1).reshape(c, 3 * c, 3, 3)
+        y = jnp.swapaxes(jax.lax.conv_general_dilated(frames, k, (1, 1), "SAME"), 0, 1)
+        x = x + y + conv["b"][:, None, None, None]
+    return x
+
+
+def synthesize(params: dict, feats: jnp.ndarray, config: VideoConfig) -> jnp.ndarray:
+    """(C, T, H, W) reconstruction, not clipped."""
+    return residual_convs(params["convs"], _mlp_tiled(params["layers"], feats), config.conv3d)
+
+
+def decode_image(params: dict, latents: list, config: VideoConfig, frames: int, height: int, width: int):
+    """Reconstruction (C, T, H, W) in [0, 1] from (rounded) latents."""
+    f = upsample(latents, config, frames, height, width)
+    return jnp.clip(synthesize(params["synthesis"], f, config), 0.0, 1.0)
+
+
+def rd_terms(params: dict, latents: list, config: VideoConfig, video: jnp.ndarray):
+    """(mse, bits) of a video (C, T, H, W) given quantized (or noisy) latents."""
+    _, t, h, w = video.shape
+    x = synthesize(params["synthesis"], upsample(latents, config, t, h, w), config)
+    return jnp.mean((x - video) ** 2), rate_bits(params, latents, config)
