@@ -81,7 +81,7 @@ class Reader:
         return out
 
 
-def _check(cond: bool, msg: str) -> None:
+def check(cond: bool, msg: str) -> None:
     if not cond:
         raise BitstreamError(msg)
 
@@ -102,56 +102,71 @@ def write_header(w: Writer, h: Header) -> None:
     for v in c.synth_hidden:
         w.put("H", v)
     w.put("B", c.synth_convs)
+    write_modules(w, h.steps, h.codes)
+
+
+def write_modules(w: Writer, steps: dict, codes: dict) -> None:
+    """Per module: weight/bias step exponents, then (support, scale) of each coded group."""
     for m in MODULES:
-        kw, kb = h.steps[m]
+        kw, kb = steps[m]
         w.put("bb", kw, kb)
-        for code in h.codes[m]:
+        for code in codes[m]:
             w.put("If", code.r, code.scale)
 
 
-def read_header(r: Reader) -> Header:
-    magic = r.raw(4, "magic") if len(r.data) >= 4 else None
-    _check(magic == MAGIC, "not a .cool stream (bad magic bytes)" if len(r.data) else "empty stream")
-    version = r.get("B", "version")
-    _check(version == VERSION, f"unsupported format version {version} (this reader knows {VERSION})")
-    height, width, channels, bit_depth = r.get("IIBB", "image size")
-    _check(1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE and height * width <= MAX_PIXELS,
-           f"image size {height}x{width} out of range")
-    _check(channels in (1, 3), f"channels must be 1 or 3, got {channels}")
-    _check(bit_depth in (8, 16), f"bit depth must be 8 or 16, got {bit_depth}")
-    n_grids, n_ctx = r.get("BB", "grid/context counts")
-    _check(1 <= n_grids <= 12, f"grid count {n_grids} out of range")
-    _check(1 <= n_ctx <= 64, f"context size {n_ctx} out of range")
-    ctx = tuple(tuple(r.get("bb", "context offset")) for _ in range(n_ctx))
-    _check(all(-MAX_CONTEXT_REACH <= dy <= 0 and abs(dx) <= MAX_CONTEXT_REACH and (dy < 0 or dx < 0) for dy, dx in ctx)
-           and len(set(ctx)) == n_ctx, "ARM context offsets are not causal or out of range")
-    arm_hidden = _widths(r, "ARM")
-    up, taps = r.get("BB", "upsampling")
-    _check(up in (0, 1), f"unknown upsampling kind {up}")
-    _check(taps in (2, 4, 6, 8, 10, 12), f"upsampling taps {taps} out of range")
-    synth_hidden = _widths(r, "synthesis")
-    synth_convs = r.get("B", "synthesis convs")
-    _check(synth_convs <= 8, f"synthesis conv count {synth_convs} out of range")
-    config = ModelConfig(n_grids=n_grids, context=ctx, arm_hidden=arm_hidden, upsampling=("bilinear", "learned")[up],
-                         upsampling_taps=taps, synth_hidden=synth_hidden, synth_convs=synth_convs, out_channels=channels)
+def read_modules(r: Reader) -> tuple[dict, dict]:
     steps, codes = {}, {}
     for m in MODULES:
         kw, kb = r.get("bb", f"{m} quantization steps")
-        _check(0 <= kw <= 16 and 0 <= kb <= 32, f"{m} quantization step exponents ({kw}, {kb}) out of range")
+        check(0 <= kw <= 16 and 0 <= kb <= 32, f"{m} quantization step exponents ({kw}, {kb}) out of range")
         steps[m] = (kw, kb)
         codes[m] = []
         for g in ("weights", "biases"):
             rr, scale = r.get("If", f"{m} {g} code")
-            _check(rr <= 1 << 20 and np.isfinite(scale) and 0 < scale < 1e7, f"{m} {g} code parameters out of range")
+            check(rr <= 1 << 20 and np.isfinite(scale) and 0 < scale < 1e7, f"{m} {g} code parameters out of range")
             codes[m].append(GroupCode(rr, float(scale)))
+    return steps, codes
+
+
+def read_header(r: Reader) -> Header:
+    magic = r.raw(4, "magic") if len(r.data) >= 4 else None
+    check(magic == MAGIC, "not a .cool stream (bad magic bytes)" if len(r.data) else "empty stream")
+    version = r.get("B", "version")
+    check(version == VERSION, f"unsupported format version {version} (this reader knows {VERSION})")
+    height, width, channels, bit_depth = r.get("IIBB", "image size")
+    check(1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE and height * width <= MAX_PIXELS,
+           f"image size {height}x{width} out of range")
+    check(channels in (1, 3), f"channels must be 1 or 3, got {channels}")
+    check(bit_depth in (8, 16), f"bit depth must be 8 or 16, got {bit_depth}")
+    n_grids, n_ctx = r.get("BB", "grid/context counts")
+    check(1 <= n_grids <= 12, f"grid count {n_grids} out of range")
+    check(1 <= n_ctx <= 64, f"context size {n_ctx} out of range")
+    ctx = read_context(r, n_ctx)
+    arm_hidden = read_widths(r, "ARM")
+    up, taps = r.get("BB", "upsampling")
+    check(up in (0, 1), f"unknown upsampling kind {up}")
+    check(taps in (2, 4, 6, 8, 10, 12), f"upsampling taps {taps} out of range")
+    synth_hidden = read_widths(r, "synthesis")
+    synth_convs = r.get("B", "synthesis convs")
+    check(synth_convs <= 8, f"synthesis conv count {synth_convs} out of range")
+    config = ModelConfig(n_grids=n_grids, context=ctx, arm_hidden=arm_hidden, upsampling=("bilinear", "learned")[up],
+                         upsampling_taps=taps, synth_hidden=synth_hidden, synth_convs=synth_convs, out_channels=channels)
+    steps, codes = read_modules(r)
     return Header(height, width, channels, bit_depth, config, steps, codes)
 
 
-def _widths(r: Reader, what: str) -> tuple:
+def read_context(r: Reader, n_ctx: int) -> tuple:
+    ctx = tuple(tuple(r.get("bb", "context offset")) for _ in range(n_ctx))
+    check(all(-MAX_CONTEXT_REACH <= dy <= 0 and abs(dx) <= MAX_CONTEXT_REACH and (dy < 0 or dx < 0) for dy, dx in ctx)
+           and len(set(ctx)) == n_ctx, "ARM context offsets are not causal or out of range")
+    return ctx
+
+
+def read_widths(r: Reader, what: str) -> tuple:
     n = r.get("B", f"{what} depth")
-    _check(n <= 8, f"{what} has {n} hidden layers (max 8)")
+    check(n <= 8, f"{what} has {n} hidden layers (max 8)")
     ws = tuple(r.get("H", f"{what} width") for _ in range(n))
-    _check(all(1 <= v <= MAX_WIDTH for v in ws), f"{what} widths {ws} out of range")
+    check(all(1 <= v <= MAX_WIDTH for v in ws), f"{what} widths {ws} out of range")
     return ws
 
 
@@ -174,12 +189,12 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray, np.ndarray, dict]:
     r = Reader(data)
     header = read_header(r)
     nw, nl = r.get("II", "payload lengths")
-    _check(nw % 4 == 0 and nl % 4 == 0, "payload lengths are not whole 32-bit words")
+    check(nw % 4 == 0 and nl % 4 == 0, "payload lengths are not whole 32-bit words")
     head_len = r.pos
-    _check(head_len + nw + nl + 4 == len(data),
+    check(head_len + nw + nl + 4 == len(data),
            f"payload lengths ({nw} + {nl} bytes) do not match the stream size ({len(data)} bytes)")
     ww = np.frombuffer(r.raw(nw, "weights payload"), "<u4").astype(np.uint32)
     lw = np.frombuffer(r.raw(nl, "latents payload"), "<u4").astype(np.uint32)
     crc = r.get("I", "checksum")
-    _check(crc == zlib.crc32(bytes(data[:-4])), "checksum mismatch: the stream is corrupt")
+    check(crc == zlib.crc32(bytes(data[:-4])), "checksum mismatch: the stream is corrupt")
     return header, ww, lw, {"header": head_len + 4, "weights": nw, "latents": nl}

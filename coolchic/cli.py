@@ -63,12 +63,23 @@ def _print_report(report: dict, keys) -> None:
 # ----------------------------------------------------------------------------- fit
 
 
+def _image_preset(name: str | None):
+    from .presets import get_preset
+
+    preset = get_preset(name or "c3-kodak")
+    if preset.config.is_video:
+        raise CLIError(f"preset {preset.name!r} is a video preset; the input is an image")
+    return preset
+
+
 def cmd_fit(args) -> int:
     from .api import fit_image
     from .image_io import read_image, write_image
-    from .presets import get_preset
+    from .video_io import is_video_path
 
-    preset = get_preset(args.preset)
+    if is_video_path(args.image):
+        raise CLIError("fit works on images; use `coolchic encode` for videos")
+    preset = _image_preset(args.preset)
     if args.save_reconstruction:
         _check_output(args.save_reconstruction, [args.image], args.force)
     img = read_image(args.image)
@@ -77,7 +88,7 @@ def cmd_fit(args) -> int:
                           candidates=args.candidates, adaptive=args.adaptive, progress=not args.quiet,
                           checkpoint_dir=args.checkpoint)
     rec = report.pop("_reconstruction")
-    report.update(preset=args.preset, image=os.path.abspath(args.image))
+    report.update(preset=preset.name, image=os.path.abspath(args.image))
     _print_report(report, ["bpp_estimated", "bpp_latents", "bpp_weights_estimated", "psnr", "macs_per_pixel",
                            "steps", "fit_seconds"])
     print(f"{'':>16}  (weights: {report['weights_estimate']})")
@@ -104,9 +115,15 @@ def _check_output(out: str, inputs: list, force: bool) -> None:
 def cmd_encode(args) -> int:
     from .api import encode_image
     from .image_io import atomic_write, read_image
-    from .presets import get_preset
+    from .video_io import is_video_path
 
-    preset = get_preset(args.preset)
+    if is_video_path(args.input):
+        from . import cli_video
+
+        return cli_video.encode(args, _check_output, _print_report, _write_json)
+    if args.size or args.frames or args.patch or args.offset_steps is not None:
+        raise CLIError("--size, --frames, --patch and --offset-steps apply to videos only")
+    preset = _image_preset(args.preset)
     _check_output(args.output, [args.input], args.force)
     img = read_image(args.input)
     steps = args.steps or preset.steps
@@ -120,7 +137,7 @@ def cmd_encode(args) -> int:
             f.write(data)
 
     atomic_write(args.output, write, force=True)
-    report.update(preset=args.preset, input=os.path.abspath(args.input), output=os.path.abspath(args.output))
+    report.update(preset=preset.name, input=os.path.abspath(args.input), output=os.path.abspath(args.output))
     _print_report(report, ["bpp", "bpp_estimated", "psnr", "ms_ssim", "macs_per_pixel", "bytes", "steps",
                            "encode_seconds"])
     print(f"{'bytes_by_part':>16}: {report['bytes_by_part']}")
@@ -139,9 +156,19 @@ def _read_stream(path: str) -> bytes:
 def cmd_decode(args) -> int:
     from .codec import decode
     from .image_io import write_image
+    from .video_codec import is_video_stream
 
+    data = _read_stream(args.input)
+    if is_video_stream(data):
+        from . import cli_video
+
+        if os.path.exists(args.output) and os.path.samefile(args.output, args.input):
+            raise CLIError(f"refusing to overwrite the input {args.input}")
+        return cli_video.decode(args, data, _print_report, _write_json)
     _check_output(args.output, [args.input], args.force)
-    rec, header, info = decode(_read_stream(args.input))
+    if os.path.splitext(args.output)[1].lower() in (".y4m", ".yuv", ".gif"):
+        raise CLIError(f"{args.input} holds an image; decode it to .png, .ppm or .pgm")
+    rec, header, info = decode(data)
     write_image(args.output, rec.transpose(1, 2, 0), header.bit_depth, force=True)
     report = {"decode_seconds": info["decode_seconds"], "height": header.height, "width": header.width,
               "frames": 1, "channels": header.channels, "bit_depth": header.bit_depth,
@@ -155,7 +182,13 @@ def cmd_info(args) -> int:
     from .bitstream import unpack
     from .macs import macs_per_pixel
 
+    from .video_codec import is_video_stream
+
     data = _read_stream(args.input)
+    if is_video_stream(data):
+        from . import cli_video
+
+        return cli_video.info(args, data)
     header, _, _, parts = unpack(data)
     c = header.config
     n = header.height * header.width
@@ -193,6 +226,15 @@ def cmd_macs(args) -> int:
     from .presets import get_preset
 
     preset = get_preset(args.preset)
+    if preset.config.is_video:
+        from .macs import video_macs_per_pixel
+
+        print(f"preset {args.preset}: {preset.description}; video {args.frames}x{args.height}x{args.width}")
+        print(format_table(preset.config, args.height, args.width, args.frames))
+        if args.json:
+            _write_json(args.json, {c: video_macs_per_pixel(preset.config, args.frames, args.height, args.width, c)
+                                    for c in ("c3", "exact")})
+        return 0
     print(f"preset {args.preset}: {preset.description}; image {args.height}x{args.width}")
     print(format_table(preset.config, args.height, args.width))
     if args.json:
@@ -239,7 +281,8 @@ def cmd_demo(args) -> int:
 def _add_fit_args(p: argparse.ArgumentParser) -> None:
     from .presets import PRESETS
 
-    p.add_argument("--preset", default="c3-kodak", choices=sorted(PRESETS))
+    p.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                   help="default: c3-kodak for images, c3-video for videos")
     p.add_argument("--recipe", default="c3", choices=["coolchic", "c3"])
     p.add_argument("--lmbda", type=_positive_float, default=1e-3)
     p.add_argument("--steps", type=_positive_int, default=None, help="default: the preset's")
@@ -267,12 +310,20 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_fit)
 
     e = sub.add_parser("encode", help="fit an image and write a .cool bitstream")
-    e.add_argument("input", help="PNG or PPM/PGM (8/16-bit, gray/RGB; opaque RGBA is coded as RGB)")
+    e.add_argument("input", help="PNG or PPM/PGM (8/16-bit, gray/RGB; opaque RGBA is coded as RGB), or a video: "
+                                  ".y4m (8-bit 4:2:0/4:4:4), raw 4:2:0 .yuv with --size, a folder of PNG frames, .gif")
     e.add_argument("-o", "--output", required=True)
     _add_fit_args(e)
+    e.add_argument("--size", metavar="WxH", help="frame size of a raw .yuv input")
+    e.add_argument("--frames", type=_positive_int, help="code only the first N frames of a video")
+    e.add_argument("--patch", type=int, nargs=3, metavar=("T", "H", "W"),
+                   help="video patch size (0 = whole dimension); default: the preset's")
+    e.add_argument("--offset-steps", type=int, default=None, metavar="N",
+                   help="video: steps of the pre-fit that places the previous-frame windows (default 10%% of "
+                        "--steps; 0: centred windows, no pre-fit)")
     e.set_defaults(func=cmd_encode)
 
-    dd = sub.add_parser("decode", help="decode a .cool bitstream to PNG/PPM")
+    dd = sub.add_parser("decode", help="decode a .cool bitstream to PNG/PPM (images) or .y4m/.yuv/.gif/a folder (videos)")
     dd.add_argument("input")
     dd.add_argument("-o", "--output", required=True)
     dd.add_argument("--json")
@@ -288,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--preset", default="c3-kodak", choices=sorted(PRESETS))
     m.add_argument("--height", type=_positive_int, default=512)
     m.add_argument("--width", type=_positive_int, default=768)
+    m.add_argument("--frames", type=_positive_int, default=30, help="frames (video presets)")
     m.add_argument("--json")
     m.set_defaults(func=cmd_macs)
 

@@ -20,7 +20,7 @@ from .fixed_arm import LATENT_MAX, LATENT_MIN, arm_to_fixed
 from .image_io import to_integers
 from .latent_coding import decode_latents, encode_latents
 from .latents import grid_shapes
-from .model import decode_image, init_params, rate_bits
+from .model import model_of
 from .weights import (MODULES, decode_group, dequantize_module, encode_groups, module_clip, module_ints,
                       search_module_steps, split_groups)
 
@@ -32,35 +32,37 @@ def integer_latents(latents: list) -> list[np.ndarray]:
 _COST_FNS: dict = {}
 
 
-def _cost_fns(config: ModelConfig, h: int, w: int):
+def _cost_fns(config: ModelConfig, dims: tuple):
     """Jitted (arm, latents) -> bits and (upsampling, synthesis, latents, image) -> mse."""
-    key = (config, h, w)
+    key = (config, dims)
     if key not in _COST_FNS:
-        bits = jax.jit(lambda arm, lat: rate_bits({"arm": arm}, lat, config))
+        model = model_of(config)
+        bits = jax.jit(lambda arm, lat: model.rate_bits({"arm": arm}, lat, config))
         mse = jax.jit(lambda up, syn, lat, img: jnp.mean(
-            (decode_image({"upsampling": up, "synthesis": syn}, lat, config, h, w) - img) ** 2))
+            (model.decode_image({"upsampling": up, "synthesis": syn}, lat, config, *dims) - img) ** 2))
         _COST_FNS[key] = (bits, mse)
     return _COST_FNS[key]
 
 
 def quantize_params(params: dict, config: ModelConfig, image: np.ndarray, lmbda: float):
     """Search steps module by module (earlier choices stay quantized); return
-    (steps, integer module trees, dequantized modules)."""
-    c, h, w = image.shape
+    (steps, integer module trees, dequantized modules). image is (C, H, W) or a video (C, T, H, W)."""
+    dims = tuple(image.shape[1:])
+    n_pixels = int(np.prod(dims))
     lat = [jnp.asarray(g, jnp.float32) for g in integer_latents(config.scale_latents(params["latents"]))]
-    bits_fn, mse_fn = _cost_fns(config, h, w)
+    bits_fn, mse_fn = _cost_fns(config, dims)
     img = jnp.asarray(image)
     deq = {m: params[m] for m in MODULES}
 
     def cost_fn(name):
         if name == "arm":
-            return lambda q: lmbda * float(bits_fn(q, lat)) / (h * w)
+            return lambda q: lmbda * float(bits_fn(q, lat)) / n_pixels
         other = "synthesis" if name == "upsampling" else "upsampling"
         return lambda q: float(mse_fn(*((q, deq[other]) if name == "upsampling" else (deq[other], q)), lat, img))
 
     steps, ints = {}, {}
     for name in MODULES:
-        steps[name] = search_module_steps(name, params[name], cost_fn(name), lmbda, h * w)
+        steps[name] = search_module_steps(name, params[name], cost_fn(name), lmbda, n_pixels)
         ints[name], _ = module_ints(params[name], *steps[name], module_clip(name))
         deq[name] = dequantize_module(ints[name], *steps[name])
     return steps, ints, deq
@@ -72,13 +74,7 @@ def encode(params: dict, config: ModelConfig, image: np.ndarray, bit_depth: int,
     t0 = time.perf_counter()
     c, h, w = image.shape
     steps, ints, deq = quantize_params(params, config, image, lmbda)
-    enc = constriction.stream.queue.RangeEncoder()
-    codes = {}
-    for m in MODULES:
-        wg, bg = split_groups(ints[m])
-        cat = lambda xs: np.concatenate([np.ravel(x) for x in xs]) if xs else np.zeros(0, np.int64)  # noqa: E731
-        codes[m] = encode_groups([cat(wg), cat(bg)], enc)
-    weight_words = enc.get_compressed()
+    codes, weight_words = encode_weights(ints)
     latents = integer_latents(config.scale_latents(params["latents"]))
     latent_words, latent_bits = encode_latents(latents, arm_to_fixed(deq["arm"]), config)
     header = Header(h, w, c, bit_depth, config, steps, codes)
@@ -98,6 +94,29 @@ def encode(params: dict, config: ModelConfig, image: np.ndarray, bit_depth: int,
     return data, report
 
 
+def encode_weights(ints: dict) -> tuple[dict, np.ndarray]:
+    """Range-code each module's integer weights and biases: (module -> group codes, words)."""
+    enc = constriction.stream.queue.RangeEncoder()
+    codes = {}
+    for m in MODULES:
+        wg, bg = split_groups(ints[m])
+        cat = lambda xs: np.concatenate([np.ravel(x) for x in xs]) if xs else np.zeros(0, np.int64)  # noqa: E731
+        codes[m] = encode_groups([cat(wg), cat(bg)], enc)
+    return codes, enc.get_compressed()
+
+
+def decode_weights(words: np.ndarray, templates: dict, steps: dict, codes: dict) -> dict:
+    """Inverse of encode_weights: dequantized modules shaped like templates."""
+    dec = constriction.stream.queue.RangeDecoder(words)
+    deq = {}
+    for m in MODULES:
+        wg, bg = split_groups(templates[m])
+        sizes = [sum(int(np.prod(x.shape)) for x in g) for g in (wg, bg)]
+        flats = [decode_group(dec, code, n) for code, n in zip(codes[m], sizes)]
+        deq[m] = dequantize_module(_fill(templates[m], *flats), *steps[m])
+    return deq
+
+
 def _reconstruct(deq: dict, latents: list, config: ModelConfig, h: int, w: int, bit_depth: int) -> np.ndarray:
     """The decoder's output, quantized to the file's bit depth, as floats in [0, 1]."""
     rec = host_decoder.reconstruct(deq, latents, config, h, w)
@@ -105,8 +124,9 @@ def _reconstruct(deq: dict, latents: list, config: ModelConfig, h: int, w: int, 
     return to_integers(rec, bit_depth).astype(np.float32) / maxval
 
 
-def _templates(config: ModelConfig, h: int, w: int) -> dict:
-    return jax.eval_shape(lambda: init_params(jax.random.PRNGKey(0), config, h, w))
+def templates(config: ModelConfig, *dims: int) -> dict:
+    """Shapes of the parameters of a model of this size (nothing allocated)."""
+    return jax.eval_shape(lambda: model_of(config).init_params(jax.random.PRNGKey(0), config, *dims))
 
 
 def _fill(template, w_flat: np.ndarray, b_flat: np.ndarray):
@@ -130,14 +150,7 @@ def decode(data: bytes, max_batch: int | None = None) -> tuple[np.ndarray, Heade
     header, ww, lw, parts = unpack(data)
     h, w, config = header.height, header.width, header.config
     try:
-        tmpl = _templates(config, h, w)
-        dec = constriction.stream.queue.RangeDecoder(ww)
-        deq = {}
-        for m in MODULES:
-            wg, bg = split_groups(tmpl[m])
-            sizes = [sum(int(np.prod(x.shape)) for x in g) for g in (wg, bg)]
-            flats = [decode_group(dec, code, n) for code, n in zip(header.codes[m], sizes)]
-            deq[m] = dequantize_module(_fill(tmpl[m], *flats), *header.steps[m])
+        deq = decode_weights(ww, templates(config, h, w), header.steps, header.codes)
         arm_fixed = arm_to_fixed(deq["arm"])
         t1 = time.perf_counter()
         latents = decode_latents(lw, arm_fixed, config, grid_shapes(h, w, config.n_grids), max_batch=max_batch)

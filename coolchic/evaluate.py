@@ -238,6 +238,8 @@ def evaluate_images(paths, lmbdas, steps, preset, recipe, out, crop=None, progre
     if any(not (v > 0 and math.isfinite(v)) for v in lmbdas):
         raise EvalError(f"lambdas must be finite and > 0, got {lmbdas}")
     p = get_preset(preset)
+    if p.config.is_video:
+        raise ValueError(f"preset {preset!r} is a video preset; `coolchic eval` evaluates images")
     steps = int(steps) if steps is not None else int(p.steps)
     if steps < 1:
         raise EvalError(f"steps must be >= 1, got {steps}")

@@ -51,41 +51,61 @@ def _canvas(latents: list, config: ModelConfig) -> np.ndarray:
     return canvas
 
 
-def latent_distributions(latents: list, arm_fixed, config: ModelConfig, chunk: int = 65536):
-    """(symbols, mean, scale) of every latent in stream order, computed all at once (encoder side)."""
-    shapes = tuple(g.shape for g in latents)
-    _, _, pos, _, offs = schedule(shapes, config)
-    flat = _canvas(latents, config).ravel()
+def distributions(flat: np.ndarray, pos: np.ndarray, offsets: np.ndarray, arm_fixed, chunk: int = 65536):
+    """(symbols, mean, scale) of the latents at flat positions `pos` (stream order), whose context
+    is flat[pos + offsets] (offsets (n_context,) or per position (N, n_context))."""
     mus, lss = [], []
     for s in range(0, len(pos), chunk):
         p = pos[s : s + chunk]
-        mu, ls = fixed_forward(arm_fixed, flat[p[:, None] + offs[None, :]])
+        offs = offsets if offsets.ndim == 1 else offsets[s : s + chunk]
+        mu, ls = fixed_forward(arm_fixed, flat[p[:, None] + offs])
         mus.append(mu)
         lss.append(ls)
     mean, scale = laplace_params(np.concatenate(mus), np.concatenate(lss))
     return flat[pos].astype(np.int32), mean, scale
 
 
-def encode_latents(latents: list, arm_fixed, config: ModelConfig) -> tuple[np.ndarray, float]:
-    """Integer grids (already clamped) -> (uint32 words, ideal bits)."""
-    y, mean, scale = latent_distributions(latents, arm_fixed, config)
+def encode_symbols(y: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, float]:
+    """Range-code integer latents: (uint32 words, ideal bits)."""
     enc = constriction.stream.queue.RangeEncoder()
     enc.encode(y, MODEL, mean, scale)
     return enc.get_compressed(), float(laplace_bits_np(y, mean, scale).sum())
+
+
+def decode_wavefronts(words: np.ndarray, arm_fixed, size: int, pos: np.ndarray, bounds: np.ndarray,
+                      offsets: np.ndarray, max_batch: int | None = None) -> np.ndarray:
+    """Inverse of encode_symbols over a flat canvas of `size` zeros: the latents between two bounds
+    are independent given what precedes them, so each wavefront is one batch."""
+    flat = np.zeros(size, np.float64)
+    dec = constriction.stream.queue.RangeDecoder(words)
+    for s0, s1 in zip(bounds[:-1], bounds[1:]):
+        step = max_batch or (s1 - s0)
+        for a in range(s0, s1, step):
+            b = min(a + step, s1)
+            p = pos[a:b]
+            offs = offsets if offsets.ndim == 1 else offsets[a:b]
+            mu, ls = fixed_forward(arm_fixed, flat[p[:, None] + offs])
+            mean, scale = laplace_params(mu, ls)
+            flat[p] = dec.decode(MODEL, mean, scale)
+    return flat
+
+
+def latent_distributions(latents: list, arm_fixed, config: ModelConfig, chunk: int = 65536):
+    """(symbols, mean, scale) of every latent in stream order, computed all at once (encoder side)."""
+    shapes = tuple(g.shape for g in latents)
+    _, _, pos, _, offs = schedule(shapes, config)
+    return distributions(_canvas(latents, config).ravel(), pos, offs, arm_fixed, chunk)
+
+
+def encode_latents(latents: list, arm_fixed, config: ModelConfig) -> tuple[np.ndarray, float]:
+    """Integer grids (already clamped) -> (uint32 words, ideal bits)."""
+    return encode_symbols(*latent_distributions(latents, arm_fixed, config))
 
 
 def decode_latents(words: np.ndarray, arm_fixed, config: ModelConfig, shapes: list, max_batch: int | None = None) -> list:
     """Inverse of encode_latents. max_batch splits wavefront steps (same result, for testing)."""
     shapes = tuple(tuple(s) for s in shapes)
     (hc, wc), places, pos, bounds, offs = schedule(shapes, config)
-    flat = np.zeros(hc * wc, np.float64)
-    dec = constriction.stream.queue.RangeDecoder(words)
-    for s0, s1 in zip(bounds[:-1], bounds[1:]):
-        step = max_batch or (s1 - s0)
-        for a in range(s0, s1, step):
-            p = pos[a : min(a + step, s1)]
-            mu, ls = fixed_forward(arm_fixed, flat[p[:, None] + offs])
-            mean, scale = laplace_params(mu, ls)
-            flat[p] = dec.decode(MODEL, mean, scale)
+    flat = decode_wavefronts(words, arm_fixed, hc * wc, pos, bounds, offs, max_batch)
     canvas = flat.reshape(hc, wc)
     return [canvas[r : r + h, c : c + w].copy() for (h, w), (r, c) in zip(shapes, places)]

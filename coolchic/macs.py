@@ -66,10 +66,44 @@ def macs_per_pixel(config: ModelConfig, height: int = 512, width: int = 768, con
     return {"arm": arm, "upsampling": up, "synthesis": syn, "total": arm + up + syn}
 
 
-def format_table(config: ModelConfig, height: int, width: int) -> str:
-    rows = [("module", "C3 convention", "full (FLOPs/2)")]
-    c3 = macs_per_pixel(config, height, width, "c3")
-    fl = macs_per_pixel(config, height, width, "full")
+def video_macs_per_pixel(config, frames: int = 30, height: int = 1080, width: int = 1920,
+                         convention: str = "c3") -> dict:
+    """MACs per decoded pixel of a VideoConfig.
+
+    c3: C3's video convention (its utils/macs.py): the ARM cost of grid i weighted by 8^-i and
+        truncated to an integer per grid, 16 MACs per pixel per upsampled grid (trilinear), the
+        synthesis MLP, and 27 * C * C per 3D residual conv (9 * C * C per frame-wise 2D conv).
+        C3's UVG configuration (6 grids, 3x9x9 causal context = 121 inputs, ARM 16-16,
+        synthesis 32-32, two 3D convs) gives 2540 + 80 + 1798 = 4418.
+    exact: the same multiplications with the ARM weighted by the true latent counts of a
+        frames x height x width patch (ceil halving).
+    """
+    from .video_model import grid_shapes
+
+    if convention not in ("c3", "exact"):
+        raise ValueError(f"unknown convention {convention!r}")
+    per_latent = _mlp((config.n_context, *config.arm_hidden, 2), full=False)
+    if convention == "c3":
+        arm = float(sum(int(per_latent * 8.0**-i) for i in range(config.n_grids)))
+    else:
+        n = sum(t * h * w for t, h, w in grid_shapes(frames, height, width, config.n_grids))
+        arm = per_latent * n / (frames * height * width)
+    up = 16.0 * (config.n_grids - 1)
+    c = config.out_channels
+    syn = _mlp((config.n_grids, *config.synth_hidden, c), full=False)
+    syn += config.synth_convs * (27 if config.conv3d else 9) * c * c
+    return {"arm": arm, "upsampling": up, "synthesis": syn, "total": arm + up + syn}
+
+
+def format_table(config: ModelConfig, height: int, width: int, frames: int | None = None) -> str:
+    if config.is_video:
+        rows = [("module", "C3 convention", "exact latent counts")]
+        c3 = video_macs_per_pixel(config, frames or 30, height, width, "c3")
+        fl = video_macs_per_pixel(config, frames or 30, height, width, "exact")
+    else:
+        rows = [("module", "C3 convention", "full (FLOPs/2)")]
+        c3 = macs_per_pixel(config, height, width, "c3")
+        fl = macs_per_pixel(config, height, width, "full")
     for k in ("arm", "upsampling", "synthesis", "total"):
         rows.append((k, f"{c3[k]:.0f}", f"{fl[k]:.0f}"))
     wcol = [max(len(r[i]) for r in rows) for i in range(3)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from .config import ModelConfig, causal_context
+from .video_model import VideoConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +39,16 @@ PRESETS: dict[str, Preset] = {
         Preset("medium", _C3, 10_000, "c3-kodak, 10k steps"),
         Preset("slow", _C3, 40_000, "c3-kodak, 40k steps"),
         Preset("paper", _C3, 110_000, "c3-kodak, C3's 100k + 10k steps"),
+        # Videos (C3 video model; patches fitted independently).
+        Preset("c3-uvg", VideoConfig(context=causal_context(9), prev_window=(9, 9), patch=(30, 180, 240)), 110_000,
+               "C3's UVG configuration: 3x9x9 causal context (121), ARM 16-16, synthesis 32-32, 3D convs "
+               "(4418 MACs/pixel, C3 convention)"),
+        Preset("c3-video", VideoConfig(patch=(16, 0, 0)), 20_000,
+               "24 causal neighbours + a 4x4 previous-frame window at a per-grid offset, ARM 16-16, synthesis "
+               "32-32, 3D convs; 16-frame patches (2937 MACs/pixel)"),
+        Preset("video-fast", VideoConfig(n_grids=5, context=causal_context(5), prev_window=(3, 3), arm_hidden=(8, 8),
+                                         synth_hidden=(12,), conv3d=False, patch=(8, 0, 0)), 2_000,
+               "small and quick: 12 neighbours + 3x3 previous-frame window, ARM 8-8, synthesis 12, per-frame convs"),
     ]
 }
 
