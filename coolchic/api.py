@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from .config import ModelConfig
-from .fit import FitResult, evaluate, fit
+from .fit import FitResult, evaluate, fit, fit_batch
 from .image_io import Image
 from .macs import macs_per_pixel
 from .model import network_params
@@ -50,6 +50,10 @@ def fit_image(img: Image, config: ModelConfig, *, lmbda: float, steps: int, reci
     else:
         result = fit(x, config, get_recipe(recipe, steps), lmbda, seeds=seeds, progress=progress,
                      checkpoint_dir=checkpoint_dir)
+    return result, _fit_report(img, result, x, lmbda, recipe, time.perf_counter() - t0)
+
+
+def _fit_report(img: Image, result: FitResult, x: np.ndarray, lmbda: float, recipe: str, seconds: float) -> dict:
     config = result.config
     ev = evaluate(result.params, config, x)
     n_pix = img.height * img.width
@@ -62,7 +66,7 @@ def fit_image(img: Image, config: ModelConfig, *, lmbda: float, steps: int, reci
         "psnr": ev["psnr"],
         "macs_per_pixel": macs_per_pixel(config, img.height, img.width)["total"],
         "steps": result.steps,
-        "fit_seconds": time.perf_counter() - t0,
+        "fit_seconds": seconds,
         "lmbda": lmbda,
         "recipe": recipe,
         "height": img.height,
@@ -70,7 +74,7 @@ def fit_image(img: Image, config: ModelConfig, *, lmbda: float, steps: int, reci
         "candidates": result.candidates,
         "chosen_seed": result.candidates[result.chosen]["seed"],
     }
-    return result, {**report, "_reconstruction": ev["reconstruction"]}
+    return {**report, "_reconstruction": ev["reconstruction"]}
 
 
 def encode_image(img: Image, config: ModelConfig, *, lmbda: float, steps: int, recipe: str = "c3",
@@ -78,12 +82,37 @@ def encode_image(img: Image, config: ModelConfig, *, lmbda: float, steps: int, r
                  checkpoint_dir: str | None = None) -> tuple[bytes, dict]:
     """Fit and code an image; returns the file bytes and the encode report (DESIGN section 4 keys)
     with "_reconstruction" (H, W, C) floats: exactly what decoding the bytes gives."""
-    from . import codec
-
     t0 = time.perf_counter()
     result, fit_report = fit_image(img, config, lmbda=lmbda, steps=steps, recipe=recipe, seed=seed,
                                    candidates=candidates, adaptive=adaptive, progress=progress,
                                    checkpoint_dir=checkpoint_dir)
+    return _code(img, result, fit_report, lmbda, recipe, t0)
+
+
+def encode_images(imgs: list[Image], config: ModelConfig, *, lmbda: float, steps: int, recipe: str = "c3",
+                  seed: int = 0, progress: bool = True, batch: str | None = None) -> list[tuple[bytes, dict]]:
+    """encode_image for several images of one size, fitted together in one compiled loop
+    (coolchic.fit.fit_batch: vmap on accelerators). encode_seconds and fit_seconds are each
+    image's share of the batch's time."""
+    shapes = {(im.height, im.width, im.channels) for im in imgs}
+    if len(shapes) != 1:
+        raise ValueError(f"encode_images needs images of one size, got {sorted(shapes)}")
+    config = config.with_channels(imgs[0].channels)
+    xs = [image_to_chw(im) for im in imgs]
+    t0 = time.perf_counter()
+    results = fit_batch(xs, config, get_recipe(recipe, steps), lmbda, seed, progress=progress, batch=batch)
+    share = (time.perf_counter() - t0) / len(imgs)
+    out = []
+    for im, x, r in zip(imgs, xs, results):
+        t1 = time.perf_counter() - share
+        out.append(_code(im, r, _fit_report(im, r, x, lmbda, recipe, share), lmbda, recipe, t1))
+    return out
+
+
+def _code(img: Image, result: FitResult, fit_report: dict, lmbda: float, recipe: str, t0: float):
+    """Quantize and code a fitted image: (file bytes, encode report); t0 = when its fit started."""
+    from . import codec
+
     fit_report.pop("_reconstruction")
     config = result.config
     data, rep = codec.encode(result.params, config, image_to_chw(img), img.bit_depth, lmbda)

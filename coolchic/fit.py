@@ -133,20 +133,24 @@ def batch_mode() -> str:
     return "serial" if jax.default_backend() == "cpu" else "vmap"
 
 
-def chunk_fn(config: ModelConfig, stage: Stage, mode: str | None = None):
+def chunk_fn(config: ModelConfig, stage: Stage, mode: str | None = None, per_candidate: bool = False):
     """Compiled `(state, n, image, lmbda, total) -> state` running n steps of every candidate.
 
     The state carries a leading candidate axis; candidates (e.g. seeds) are fitted together in
-    one loop, batched with `jax.vmap` (or `lax.map`, see batch_mode). `total` (the stage length,
-    on which schedules depend) is traced, so one executable serves every step budget: cached per
-    (config, stage without its length, mode).
+    one loop, batched with `jax.vmap` (or `lax.map`, see batch_mode). per_candidate: `image` has
+    the candidate axis too (several same-shape images or video patches fitted together).
+    `total` (the stage length, on which schedules depend) is traced, so one executable serves
+    every step budget: cached per (config, stage without its length, mode, per_candidate).
     """
     mode = mode or batch_mode()
-    key = (config, dataclasses.replace(stage, steps=0), mode)
+    key = (config, dataclasses.replace(stage, steps=0), mode, per_candidate)
     if key not in _CHUNK_CACHE:
         one = _make_step(config, stage)
         if mode == "vmap":
-            step = jax.vmap(one, in_axes=(0, None, None, None))
+            step = jax.vmap(one, in_axes=(0, 0 if per_candidate else None, None, None))
+        elif per_candidate:
+            def step(state, image, lmbda, total):
+                return jax.lax.map(lambda si: one(si[0], si[1], lmbda, total), (state, image))
         else:
             def step(state, image, lmbda, total):
                 return jax.lax.map(lambda s: one(s, image, lmbda, total), state)
@@ -239,6 +243,7 @@ def fit(
     progress: bool = True,
     params: dict | None = None,
     batch: str | None = None,
+    _batched: bool = False,
 ) -> FitResult:
     """Fit the model to one image (C, H, W) in [0, 1].
 
@@ -252,6 +257,11 @@ def fit(
         default batch_mode().
     """
     batch = batch or batch_mode()
+    if _batched:
+        if seeds or params is not None or checkpoint_dir or stop_after is not None:
+            raise ValueError("fit_batch takes one seed and no checkpoint, stop_after or initial params")
+        if batch == "serial":
+            return [fit(im, config, recipe, lmbda, seed, chunk=chunk, progress=progress) for im in image]
     if seeds and len(seeds) > 1 and batch == "serial":
         runs = [fit(image, config, recipe, lmbda, s, chunk=chunk, progress=progress, params=params,
                     stop_after=stop_after, checkpoint_dir=checkpoint_dir and os.path.join(checkpoint_dir, f"seed{s}"))
@@ -260,12 +270,12 @@ def fit(
         return dataclasses.replace(runs[chosen], candidates=[r.candidates[0] for r in runs], chosen=chosen,
                                    seconds=sum(r.seconds for r in runs))
     image = jnp.asarray(image, jnp.float32)
-    c, *dims = image.shape
+    c, *dims = image.shape[1:] if _batched else image.shape
     if len(dims) != (3 if config.is_video else 2):
         raise ValueError(f"expected a {'video (C, T, H, W)' if config.is_video else 'image (C, H, W)'}, got shape {image.shape}")
     if c != config.out_channels:
         raise ValueError(f"image has {c} channels, config expects {config.out_channels}")
-    seeds = list(seeds) if seeds else [seed]
+    seeds = [seed] * image.shape[0] if _batched else (list(seeds) if seeds else [seed])
     roots = [jax.random.split(jax.random.PRNGKey(s)) for s in seeds]
     if params is None:
         params = _stack([model_of(config).init_params(k_init, config, *dims) for k_init, _ in roots])
@@ -302,7 +312,7 @@ def fit(
             carried, keys, opt)
         if resume:
             state, resume = load_checkpoint(checkpoint_dir, state), False
-        run = chunk_fn(config, stage, "map" if batch == "serial" else batch)
+        run = chunk_fn(config, stage, "map" if batch == "serial" else batch, per_candidate=_batched)
         if bar is not None:
             bar.n = done_before + int(state.step[0])
             bar.refresh()
@@ -339,12 +349,24 @@ def fit(
     final = state.best_params if (finished and recipe.stages[-1].keep_best) else state.params
     candidates = []
     for i, s in enumerate(seeds):
-        ev = evaluate(_unstack(final, i), config, np.asarray(image), with_reconstruction=False)
+        ev = evaluate(_unstack(final, i), config, np.asarray(image[i] if _batched else image), with_reconstruction=False)
         candidates.append({"seed": s, "rd_cost": ev["mse"] + lmbda * ev["bpp_latents"], "psnr": ev["psnr"],
                            "bpp_latents": ev["bpp_latents"]})
+    seconds = time.perf_counter() - t0
+    if _batched:
+        return [FitResult(_unstack(final, i), config, lmbda, steps_done, seconds, history, [cd], 0)
+                for i, cd in enumerate(candidates)]
     chosen = int(np.argmin([cd["rd_cost"] for cd in candidates]))
-    return FitResult(_unstack(final, chosen), config, lmbda, steps_done, time.perf_counter() - t0, history,
-                     candidates, chosen)
+    return FitResult(_unstack(final, chosen), config, lmbda, steps_done, seconds, history, candidates, chosen)
+
+
+def fit_batch(images, config: ModelConfig, recipe: Recipe, lmbda: float, seed: int = 0, *, chunk: int = 100,
+              progress: bool = True, batch: str | None = None) -> list[FitResult]:
+    """Fit several same-shape targets (images (C, H, W) or video patches (C, T, H, W)), each its
+    own model, together in one compiled loop (vmap on accelerators; one after the other on a CPU,
+    see batch_mode). Returns one FitResult per target, in order."""
+    images = np.stack([np.asarray(im, np.float32) for im in images])
+    return fit(images, config, recipe, lmbda, seed, chunk=chunk, progress=progress, batch=batch, _batched=True)
 
 
 def evaluate(params: dict, config: ModelConfig, image: np.ndarray, with_reconstruction: bool = True) -> dict:

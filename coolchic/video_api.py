@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from . import video_codec
-from .fit import fit
+from .fit import fit_batch
 from .macs import video_macs_per_pixel
 from .recipes import get_recipe
 from .video_io import Video, psnr_rgb, psnr_yuv, rgb_to_yuv
@@ -50,22 +50,35 @@ def best_offsets(latents: list, radius: int) -> tuple:
     return tuple(out)
 
 
-def fit_patch(patch: np.ndarray, config: VideoConfig, *, lmbda: float, steps: int, recipe: str = "c3",
-              seed: int = 0, offset_steps: int = 0, radius: int = 4, progress: bool = False):
-    """Fit one (C, T, H, W) patch; returns (FitResult, config with the patch's offsets).
-    With offset_steps = 0 the config's own prev_offsets are used."""
-    if offset_steps and config.prev_window[0] and patch.shape[1] > 1 and offset_steps < steps:
-        config = dataclasses.replace(config, prev_offsets=())
-        pre = fit(patch, config, get_recipe(recipe, offset_steps), lmbda, seed, progress=progress)
-        offsets = best_offsets(config.scale_latents(pre.params["latents"]), radius)
-        config = dataclasses.replace(config, prev_offsets=offsets)
+def fit_patches(patches: list, config: VideoConfig, *, lmbda: float, steps: int, recipe: str = "c3",
+                seed: int = 0, offset_steps: int = 0, radius: int = 4, progress: bool = False,
+                batch: str | None = None) -> list:
+    """Fit same-shape (C, T, H, W) patches, each its own model, together (coolchic.fit.fit_batch);
+    returns [(FitResult, config with that patch's window offsets)]. With offset_steps > 0 the
+    pre-fit (centred windows) runs first and chooses each patch's offsets; patches that end up with
+    equal offsets are fitted together. With offset_steps = 0 the config's prev_offsets are used."""
+    configs = [config] * len(patches)
+    if offset_steps and config.prev_window[0] and patches[0].shape[1] > 1 and offset_steps < steps:
+        base = dataclasses.replace(config, prev_offsets=())
+        pre = fit_batch(patches, base, get_recipe(recipe, offset_steps), lmbda, seed, progress=progress, batch=batch)
+        configs = [dataclasses.replace(base, prev_offsets=best_offsets(base.scale_latents(r.params["latents"]), radius))
+                   for r in pre]
         steps -= offset_steps
-    return fit(patch, config, get_recipe(recipe, steps), lmbda, seed, progress=progress), config
+    results = [None] * len(patches)
+    for cfg in dict.fromkeys(configs):  # distinct configs, in order
+        idx = [i for i, c in enumerate(configs) if c == cfg]
+        fits = fit_batch([patches[i] for i in idx], cfg, get_recipe(recipe, steps), lmbda, seed, progress=progress,
+                         batch=batch)
+        for i, r in zip(idx, fits):
+            results[i] = (r, cfg)
+    return results
 
 
 def encode_video(video: Video, config: VideoConfig, *, lmbda: float, steps: int, recipe: str = "c3",
-                 seed: int = 0, offset_steps: int | None = None, progress: bool = True) -> tuple[bytes, dict]:
-    """Fit every patch, code it; (file bytes, report). offset_steps defaults to 10% of steps."""
+                 seed: int = 0, offset_steps: int | None = None, progress: bool = True,
+                 batch: str | None = None) -> tuple[bytes, dict]:
+    """Fit every patch (same-shape patches together, see fit_patches), code them into one file;
+    returns (file bytes, report). offset_steps defaults to 10% of steps."""
     t0 = time.perf_counter()
     frames = np.asarray(video.frames)
     t, h, w, c = frames.shape
@@ -75,25 +88,20 @@ def encode_video(video: Video, config: VideoConfig, *, lmbda: float, steps: int,
         offset_steps = steps // 10
     data_all = to_array(frames)
     boxes = video_codec.patch_boxes(t, h, w, config.patch)
+    patches = [data_all[:, t0_ : t0_ + pt, y0 : y0 + ph, x0 : x0 + pw] for t0_, y0, x0, pt, ph, pw in boxes]
+    fitted = [None] * len(boxes)
+    for shape in dict.fromkeys(b[3:] for b in boxes):  # same-shape patches are fitted together
+        idx = [i for i, b in enumerate(boxes) if b[3:] == shape]
+        for i, r in zip(idx, fit_patches([patches[i] for i in idx], config, lmbda=lmbda, steps=steps, recipe=recipe,
+                                         seed=seed, offset_steps=offset_steps, progress=progress, batch=batch)):
+            fitted[i] = r
     codes, bits = [], 0.0
     rec = np.zeros_like(frames)
-    bar = None
-    if progress and len(boxes) > 1:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(boxes), unit="patch", leave=False)
-    for t0_, y0, x0, pt, ph, pw in boxes:
-        patch = data_all[:, t0_ : t0_ + pt, y0 : y0 + ph, x0 : x0 + pw]
-        res, pconfig = fit_patch(patch, config, lmbda=lmbda, steps=steps, recipe=recipe, seed=seed,
-                                 offset_steps=offset_steps, progress=progress and bar is None)
+    for (t0_, y0, x0, pt, ph, pw), patch, (res, pconfig) in zip(boxes, patches, fitted):
         code, prec, pbits = video_codec.encode_patch(res.params, pconfig, patch, lmbda)
         codes.append(code)
         bits += pbits
         rec[t0_ : t0_ + pt, y0 : y0 + ph, x0 : x0 + pw] = prec.transpose(1, 2, 3, 0)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
     header = video_codec.VideoHeader(t, h, w, dataclasses.replace(config, prev_offsets=()), video.fps,
                                      video.matrix, video.full_range, video.chroma)
     data, parts = video_codec.pack(header, codes)

@@ -153,3 +153,23 @@ def test_helpers(tmp_path):
     assert m["bpp"] == pytest.approx(1.75)  # total bits / total pixels
     assert m["psnr"] == pytest.approx(35.0)  # mean of per-image PSNR
     assert m["psnr_of_mean_mse"] == pytest.approx(-10 * np.log10(0.25 * 1e-3 + 0.75 * 1e-4))
+
+
+def test_eval_batch_fits_same_size_images_together(tmp_path, monkeypatch):
+    """--batch: the images of one size are fitted in one vmapped loop (forced here; on a CPU the
+    default is one after the other) and give the rows a one-by-one evaluation gives."""
+    import coolchic.fit
+
+    files = [kodak_path(1), kodak_path(5)]
+    one = tmp_path / "one.json"
+    assert main(["eval", *files, "--lmbda", "2e-3", "--out", str(one), *EVAL_ARGS]) == 0
+    monkeypatch.setattr(coolchic.fit, "batch_mode", lambda: "vmap")
+    together = tmp_path / "together.json"
+    assert main(["eval", *files, "--lmbda", "2e-3", "--out", str(together), "--batch", *EVAL_ARGS]) == 0
+    a = {r["image"]: r for r in json.loads(one.read_text())["images"]}
+    b = {r["image"]: r for r in json.loads(together.read_text())["images"]}
+    assert sorted(a) == sorted(b) == ["kodim01", "kodim05"]
+    for k in a:
+        assert b[k]["decoded_matches_encoder"]
+        assert b[k]["psnr"] == pytest.approx(a[k]["psnr"], abs=0.05)
+        assert b[k]["bpp"] == pytest.approx(a[k]["bpp"], rel=0.03)

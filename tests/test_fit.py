@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from coolchic.config import ModelConfig, causal_context
-from coolchic.fit import chunk_fn, evaluate, fit
+from coolchic.fit import chunk_fn, evaluate, fit, fit_batch
 from coolchic.recipes import coolchic_recipe
 
 # A small architecture shared by the tests in this module, so compiled steps are reused.
@@ -74,6 +74,19 @@ def test_batched_candidates_match_single_fits_and_best_is_chosen(crop, batch):
     assert len(costs) == 3 and together.candidates[together.chosen]["rd_cost"] == min(costs)
     alone = fit(crop, SMALL, recipe, 1e-3, seed=[4, 5, 6][together.chosen], progress=False, chunk=15)
     _leaves_close(together.params, alone.params, atol=1e-4)
+
+
+@pytest.mark.parametrize("batch", ["vmap", "map"])
+def test_fit_batch_fits_each_target_like_a_single_fit(crop, batch):
+    """Several same-size images (or video patches) in one loop: each result is its own image's fit."""
+    recipe = coolchic_recipe(30)
+    other = np.ascontiguousarray(crop[:, ::-1, :])
+    results = fit_batch([crop, other], SMALL, recipe, 1e-3, seed=4, progress=False, chunk=15, batch=batch)
+    assert len(results) == 2
+    for img, r in zip([crop, other], results):
+        alone = fit(img, SMALL, recipe, 1e-3, seed=4, progress=False, chunk=15)
+        _leaves_close(r.params, alone.params, atol=1e-4)
+        assert r.candidates[0]["psnr"] == pytest.approx(evaluate(r.params, SMALL, img)["psnr"])
 
 
 def test_c3_recipe_stage2_resets_and_carries_state(crop):
