@@ -16,6 +16,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python -m coolchic demo
+	$(BIN)/python -m coolchic demo --video --steps 300
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

@@ -114,13 +114,13 @@ def _check_output(out: str, inputs: list, force: bool) -> None:
 
 def cmd_encode(args) -> int:
     from .api import encode_image
-    from .image_io import atomic_write, read_image
+    from .image_io import read_image
     from .video_io import is_video_path
 
     if is_video_path(args.input):
         from . import cli_video
 
-        return cli_video.encode(args, _check_output, _print_report, _write_json)
+        return cli_video.encode(args)
     if args.size or args.frames or args.patch or args.offset_steps is not None:
         raise CLIError("--size, --frames, --patch and --offset-steps apply to videos only")
     preset = _image_preset(args.preset)
@@ -131,18 +131,24 @@ def cmd_encode(args) -> int:
                                 seed=args.seed, candidates=args.candidates, adaptive=args.adaptive,
                                 progress=not args.quiet, checkpoint_dir=args.checkpoint)
     report.pop("_reconstruction")
+    _save_stream(args, data, report, preset.name, ["bpp", "bpp_estimated", "psnr", "ms_ssim", "macs_per_pixel",
+                                                   "bytes", "steps", "encode_seconds"])
+    print(f"{'bytes_by_part':>16}: {report['bytes_by_part']}")
+    _write_json(args.json, report)
+    return 0
+
+
+def _save_stream(args, data: bytes, report: dict, preset: str, keys: list) -> None:
+    """Write the encoded stream atomically, complete the report and print its main keys."""
+    from .image_io import atomic_write
 
     def write(tmp):
         with open(tmp, "wb") as f:
             f.write(data)
 
     atomic_write(args.output, write, force=True)
-    report.update(preset=preset.name, input=os.path.abspath(args.input), output=os.path.abspath(args.output))
-    _print_report(report, ["bpp", "bpp_estimated", "psnr", "ms_ssim", "macs_per_pixel", "bytes", "steps",
-                           "encode_seconds"])
-    print(f"{'bytes_by_part':>16}: {report['bytes_by_part']}")
-    _write_json(args.json, report)
-    return 0
+    report.update(preset=preset, input=os.path.abspath(args.input), output=os.path.abspath(args.output))
+    _print_report(report, keys)
 
 
 def _read_stream(path: str) -> bytes:
@@ -164,7 +170,7 @@ def cmd_decode(args) -> int:
 
         if os.path.exists(args.output) and os.path.samefile(args.output, args.input):
             raise CLIError(f"refusing to overwrite the input {args.input}")
-        return cli_video.decode(args, data, _print_report, _write_json)
+        return cli_video.decode(args, data)
     _check_output(args.output, [args.input], args.force)
     if os.path.splitext(args.output)[1].lower() in (".y4m", ".yuv", ".gif"):
         raise CLIError(f"{args.input} holds an image; decode it to .png, .ppm or .pgm")
@@ -245,9 +251,37 @@ def cmd_macs(args) -> int:
 # ----------------------------------------------------------------------------- demo
 
 
+def cmd_demo_video(args) -> int:
+    import dataclasses
+    import time
+
+    from .presets import get_preset
+    from .video_api import encode_video
+    from .video_codec import decode as decode_video
+    from .video_io import read_video, sample_video_path
+
+    video = read_video(sample_video_path())
+    t, h, w, _ = video.frames.shape
+    config = dataclasses.replace(get_preset("video-fast").config, patch=(0, 0, 0))  # one patch: all frames
+    print(f"demo: encoding scikit-image's no_time_for_that_tiny.gif ({t} frames of {w}x{h}), preset video-fast "
+          f"(one patch), {args.steps} steps, lambda {args.lmbda:g}")
+    data, report = encode_video(video, config, lmbda=args.lmbda, steps=args.steps, progress=True)
+    t0 = time.perf_counter()
+    frames, _, _ = decode_video(bytes(data))
+    dt = time.perf_counter() - t0
+    same = bool(np.array_equal(frames, report["reconstruction"]))
+    _print_report(report, ["bpp", "bpp_estimated", "psnr", "macs_per_pixel", "bytes", "patches", "encode_seconds"])
+    print(f"{'decode_seconds':>16}: {dt:.4f}")
+    print(f"{'decoded == enc':>16}: {same}")
+    return 0 if same else 1
+
+
 def cmd_demo(args) -> int:
     import tempfile
     import time
+
+    if args.video:
+        return cmd_demo_video(args)
 
     from .api import encode_image
     from .codec import decode
@@ -343,8 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json")
     m.set_defaults(func=cmd_macs)
 
-    d = sub.add_parser("demo", help="fit an image bundled with scikit-image")
+    d = sub.add_parser("demo", help="fit an image (or, with --video, a GIF) bundled with scikit-image")
     d.add_argument("--image", default="astronaut")
+    d.add_argument("--video", action="store_true", help="code scikit-image's tiny animated GIF instead")
     d.add_argument("--steps", type=_positive_int, default=1000)
     d.add_argument("--lmbda", type=_positive_float, default=2e-3)
     d.add_argument("--crop", type=_positive_int, default=256)

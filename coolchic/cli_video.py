@@ -30,8 +30,9 @@ def video_preset(name: str | None):
     return preset
 
 
-def encode(args, check_output, print_report, write_json) -> int:
-    from .image_io import atomic_write
+def encode(args) -> int:
+    from .cli import _check_output as check_output
+    from .cli import _save_stream, _write_json
     from .video_api import encode_video
     from .video_io import read_video
 
@@ -49,21 +50,16 @@ def encode(args, check_output, print_report, write_json) -> int:
     data, report = encode_video(video, config, lmbda=args.lmbda, steps=steps, recipe=args.recipe, seed=args.seed,
                                 offset_steps=args.offset_steps, progress=not args.quiet)
     report.pop("reconstruction")
-
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            f.write(data)
-
-    atomic_write(args.output, write, force=True)
-    report.update(preset=preset.name, input=os.path.abspath(args.input), output=os.path.abspath(args.output))
-    print_report(report, ["bpp", "bpp_latents_estimated", "psnr", "macs_per_pixel", "bytes", "frames", "patches",
-                          "steps", "encode_seconds"])
+    _save_stream(args, data, report, preset.name, ["bpp", "bpp_estimated", "psnr", "macs_per_pixel", "bytes",
+                                                   "frames", "patches", "steps", "encode_seconds"])
     print(f"{'psnr_yuv':>16}: " + ", ".join(f"{k} {v:.2f}" for k, v in report["psnr_yuv"].items()))
-    write_json(args.json, report)
+    _write_json(args.json, report)
     return 0
 
 
-def decode(args, data: bytes, print_report, write_json) -> int:
+def decode(args, data: bytes) -> int:
+    from .cli import _print_report as print_report
+    from .cli import _write_json as write_json
     from .video_codec import decode as decode_video
     from .video_io import Video, write_video
 

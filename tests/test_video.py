@@ -20,7 +20,7 @@ from coolchic.macs import video_macs_per_pixel
 from coolchic.presets import get_preset
 from coolchic.video_api import best_offsets, encode_video
 from coolchic.video_io import Video, read_video, write_video
-from coolchic.video_model import VideoConfig, grid_bits, init_params
+from coolchic.video_model import grid_bits, init_params
 
 CLIP = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "video", "BasketballPass_416x240")
 
@@ -136,3 +136,10 @@ def test_cli_video_encode_info_decode(tmp_path, capsys):
     assert main(["encode", str(tmp_path / "raw.yuv"), "-o", str(tmp_path / "z.cool")]) != 0
     err = capsys.readouterr().err
     assert "Traceback" not in err and "video preset" not in err and "image preset" in err
+
+
+def test_cli_macs_video_preset(capsys):
+    assert main(["macs", "--preset", "c3-uvg", "--frames", "30", "--height", "1080", "--width", "1920"]) == 0
+    out = capsys.readouterr().out
+    total = [line for line in out.splitlines() if line.startswith("total")][0].split()
+    assert total[1] == "4418"
