@@ -39,6 +39,7 @@ from .video_model import VideoConfig, grid_shapes, upsample
 MAGIC = b"CCJV"
 VERSION = 1
 MAX_FRAMES = 1 << 16
+MAX_PIXELS = 1 << 30  # per video (the decoder holds the frames in memory)
 MATRICES = ("bt601", "bt709")
 CHROMAS = (None, "420", "444")
 
@@ -237,7 +238,7 @@ def unpack(data: bytes) -> tuple[VideoHeader, list[PatchCode], dict]:
     check(version == VERSION, f"unsupported video format version {version} (this reader knows {VERSION})")
     frames, height, width, channels, bit_depth = r.get("IIIBB", "video size")
     check(1 <= frames <= MAX_FRAMES and 1 <= height <= 1 << 16 and 1 <= width <= 1 << 16
-          and frames * height * width <= 1 << 32, f"video size {frames}x{height}x{width} out of range")
+          and frames * height * width <= MAX_PIXELS, f"video size {frames}x{height}x{width} out of range")
     check(channels == 3 and bit_depth == 8, f"unsupported video format: {channels} channels, {bit_depth} bits")
     fn, fd, matrix, full_range, chroma = r.get("IIBBB", "colour information")
     check(fn > 0 and fd > 0 and matrix < len(MATRICES) and full_range < 2 and chroma < len(CHROMAS),
@@ -288,14 +289,14 @@ def decode(data: bytes, max_batch: int | None = None) -> tuple[np.ndarray, Video
     """(frames uint8 (T, H, W, C), header, info with timings and byte counts)."""
     t0 = time.perf_counter()
     header, patches, parts = unpack(data)
-    out = np.zeros((header.frames, header.height, header.width, header.channels), np.uint8)
     boxes = patch_boxes(header.frames, header.height, header.width, header.config.patch)
-    for code, (t0_, y0, x0, t, h, w) in zip(patches, boxes):
-        try:
+    try:
+        out = np.zeros((header.frames, header.height, header.width, header.channels), np.uint8)
+        for code, (t0_, y0, x0, t, h, w) in zip(patches, boxes):
             rec = decode_patch(code, header.config, t, h, w, max_batch)
-        except BitstreamError:
-            raise
-        except Exception as e:  # constriction's checks on invalid data, out-of-range weights, ...
-            raise BitstreamError(f"corrupt payload: {e}") from None
-        out[t0_ : t0_ + t, y0 : y0 + h, x0 : x0 + w] = rec.transpose(1, 2, 3, 0)
+            out[t0_ : t0_ + t, y0 : y0 + h, x0 : x0 + w] = rec.transpose(1, 2, 3, 0)
+    except BitstreamError:
+        raise
+    except Exception as e:  # constriction's checks on invalid data, out-of-range weights, memory, ...
+        raise BitstreamError(f"corrupt payload: {e}") from None
     return out, header, {"bytes_by_part": parts, "decode_seconds": time.perf_counter() - t0}

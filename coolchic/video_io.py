@@ -368,7 +368,7 @@ def _read_y4m(path: str, max_frames: int | None) -> dict:
 
 def _read_yuv(path: str, size, max_frames: int | None) -> dict:
     if size is None:
-        raise VideoError(f"{path}: a raw .yuv file needs its frame size (size=(width, height))")
+        raise VideoError(f"{path}: a raw .yuv file needs its frame size (--size WxH on the command line, size=(width, height) in Python)")
     try:
         w, h = (int(v) for v in size)
     except (TypeError, ValueError):
