@@ -59,6 +59,8 @@ class VideoConfig(ModelConfig):
             raise ValueError(f"prev_offsets needs one (oy, ox) per grid ({self.n_grids})")
         if any(abs(v) > 32 for o in self.prev_offsets for v in o):
             raise ValueError("prev_offsets must be within +-32")
+        if not any(v for o in self.prev_offsets for v in o):  # all zero: one canonical value (one compile)
+            object.__setattr__(self, "prev_offsets", ())
         if len(self.patch) != 3 or any(p < 0 for p in self.patch):
             raise ValueError(f"patch must be three sizes >= 0, got {self.patch}")
 
