@@ -1,19 +1,22 @@
 """Video model vs coding each frame as an image, at the same steps per pixel.
 
     python benchmarks/video_rd.py [--frames 16] [--steps 300] [--lmbdas 1e-3 3e-3 1e-2]
-                                  [--preset c3-video] [--crop H W] [--out F.json] [--figure F.png]
+                                  [--preset c3-video] [--crop H W] [--out F.json] [--figure F.png] [--resume]
 
 Clip: ../shared/data/video/BasketballPass_416x240 (first --frames frames, RGB). The video is coded
 by the video model (preset, one file, real bytes) with --steps steps (its offset pre-fit included);
 each frame is coded as an image with --steps steps by an image model of the same ARM/synthesis
 widths, so both spend the same number of gradient evaluations per pixel. RD points: bpp from file
 bytes over all frames, PSNR as C3 reports video (RGB PSNR per frame, mean over frames) and YUV
-6:1:1. BD-rate: video vs per-frame images (cubic, on RGB PSNR); negative = the video model saves bits.
+6:1:1. BD-rate: video vs per-frame images on RGB PSNR, cubic (needs 4 lambdas) and pchip; negative =
+the video model saves bits. The JSON is rewritten after every lambda; --resume keeps the lambdas
+already measured and runs the others.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -49,6 +52,8 @@ def main(argv=None):
     ap.add_argument("--crop", type=int, nargs=2, default=None, metavar=("H", "W"))
     ap.add_argument("--out", default="benchmarks/results/video_rd.json")
     ap.add_argument("--figure", default="benchmarks/results/video_rd.png")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the lambdas already in --out (same clip, frames, steps, preset) and run the others")
     args = ap.parse_args(argv)
     if not os.path.isdir(CLIP):
         sys.exit(f"missing clip {CLIP}")
@@ -60,7 +65,15 @@ def main(argv=None):
     t, h, w, _ = video.frames.shape
     img_config = image_twin(config)
     rows = {"video": [], "frames": []}
-    for lm in args.lmbdas:
+    if args.resume and os.path.exists(args.out):
+        with open(args.out) as f:
+            old = json.load(f)
+        if (old["frames"], old["height"], old["width"], old["steps"], old["preset"]) == (t, h, w, args.steps, args.preset):
+            rows = {"video": old["video"], "frames": old["per_frame_images"]}
+    done = {r["lmbda"] for r in rows["video"]} & {r["lmbda"] for r in rows["frames"]}
+    rows = {k: [r for r in v if r["lmbda"] in done] for k, v in rows.items()}
+    todo = [lm for lm in args.lmbdas if lm not in done]
+    for lm in todo:
         t0 = time.perf_counter()
         data, rep = encode_video(video, config, lmbda=lm, steps=args.steps, progress=False)
         rows["video"].append({"lmbda": lm, "bpp": rep["bpp"], "psnr": rep["psnr"], "psnr_yuv611": rep["psnr_yuv"]["yuv611"],
@@ -78,14 +91,36 @@ def main(argv=None):
                                "psnr_yuv611": yuv_psnr(video, recs)["yuv611"], "bytes": total,
                                "seconds": time.perf_counter() - t0})
         print("frames", rows["frames"][-1], flush=True)
-    curve = lambda k: (np.array([r["bpp"] for r in rows[k]]), np.array([r["psnr"] for r in rows[k]]))  # noqa: E731
+        summarize(rows, args, (t, h, w), img_config, final=lm == todo[-1])
+    if not todo:
+        summarize(rows, args, (t, h, w), img_config)
+
+
+def bd_rates(rows: dict) -> dict:
+    """BD-rate of the video model against the per-frame images: cubic (needs 4 points per
+    curve) and piecewise cubic (pchip), each null with the reason when it cannot be computed."""
+    curve = lambda k: ([r["bpp"] for r in rows[k]], [r["psnr"] for r in rows[k]])  # noqa: E731
+    out = {}
+    for method in ("cubic", "pchip"):
+        try:
+            out[method] = bd_rate(*curve("frames"), *curve("video"), method=method)
+        except ValueError as e:
+            out[method], out[f"{method}_error"] = None, str(e)
+    return out
+
+
+def summarize(rows: dict, args, shape: tuple, img_config: ModelConfig, final: bool = True) -> dict:
+    """Write the JSON (after every lambda, so a long run keeps what it measured) and the figure."""
+    t, h, w = shape
+    rows = {k: sorted(v, key=lambda r: r["lmbda"]) for k, v in rows.items()}
     result = {
         "clip": "BasketballPass_416x240", "frames": t, "height": h, "width": w, "steps": args.steps,
-        "preset": args.preset, "image_config": img_config.to_dict(), "video": rows["video"], "per_frame_images": rows["frames"],
-        "bd_rate_video_vs_frames_percent": bd_rate(*curve("frames"), *curve("video")),
+        "preset": args.preset, "image_config": img_config.to_dict(), "video": rows["video"],
+        "per_frame_images": rows["frames"], "bd_rate_video_vs_frames_percent": bd_rates(rows),
+        "complete": final,
     }
     emit(result, args.out)
-    if args.figure:
+    if args.figure and final:
         import matplotlib
 
         matplotlib.use("Agg")
@@ -93,7 +128,7 @@ def main(argv=None):
 
         fig, ax = plt.subplots(figsize=(5, 4))
         for k, label in (("video", f"video model ({args.preset})"), ("frames", "each frame as an image")):
-            ax.plot(*curve(k), "o-", label=label)
+            ax.plot([r["bpp"] for r in rows[k]], [r["psnr"] for r in rows[k]], "o-", label=label)
         ax.set_xlabel("bpp (file bytes)")
         ax.set_ylabel("PSNR RGB (dB, mean over frames)")
         ax.set_title(f"BasketballPass {w}x{h}, {t} frames, {args.steps} steps")
@@ -101,6 +136,7 @@ def main(argv=None):
         ax.legend()
         fig.tight_layout()
         fig.savefig(args.figure, dpi=120)
+    return result
 
 
 if __name__ == "__main__":
