@@ -32,6 +32,7 @@ from coolchic.presets import get_preset
 from coolchic.video_api import encode_video, yuv_psnr
 from coolchic.video_io import Video, psnr_rgb, read_video
 
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 CLIP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "video",
                     "BasketballPass_416x240")
 
@@ -50,8 +51,8 @@ def main(argv=None):
     ap.add_argument("--lmbdas", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2])
     ap.add_argument("--preset", default="c3-video")
     ap.add_argument("--crop", type=int, nargs=2, default=None, metavar=("H", "W"))
-    ap.add_argument("--out", default="benchmarks/results/video_rd.json")
-    ap.add_argument("--figure", default="benchmarks/results/video_rd.png")
+    ap.add_argument("--out", default=os.path.join(RESULTS, "video_rd.json"))
+    ap.add_argument("--figure", default=os.path.join(RESULTS, "video_rd.png"))
     ap.add_argument("--resume", action="store_true",
                     help="keep the lambdas already in --out (same clip, frames, steps, preset) and run the others")
     args = ap.parse_args(argv)

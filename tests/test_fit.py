@@ -76,7 +76,7 @@ def test_batched_candidates_match_single_fits_and_best_is_chosen(crop, batch):
     _leaves_close(together.params, alone.params, atol=1e-4)
 
 
-@pytest.mark.parametrize("batch", ["vmap", "map"])
+@pytest.mark.parametrize("batch", ["vmap"])
 def test_fit_batch_fits_each_target_like_a_single_fit(crop, batch):
     """Several same-size images (or video patches) in one loop: each result is its own image's fit."""
     recipe = coolchic_recipe(30)
