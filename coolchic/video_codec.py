@@ -34,7 +34,7 @@ from .bitstream import (BitstreamError, Reader, Writer, check, read_context, rea
 from .codec import decode_weights, encode_weights, integer_latents, quantize_params, templates
 from .fixed_arm import arm_to_fixed
 from .latent_coding import decode_wavefronts, distributions, encode_symbols
-from .video_model import VideoConfig, grid_shapes, upsample
+from .video_model import VideoConfig, grid_shapes, pads, upsample
 
 MAGIC = b"CCJV"
 VERSION = 1
@@ -55,15 +55,6 @@ def patch_boxes(frames: int, height: int, width: int, patch: tuple) -> list[tupl
 # ----------------------------------------------------------------------------- latents
 
 
-def _margins(config: VideoConfig, grid: int):
-    offs = list(config.context) + list(config.prev_context(grid))
-    top = max([-dy for dy, _ in offs] + [0])
-    bottom = max([dy for dy, _ in offs] + [0])
-    left = max([-dx for _, dx in offs] + [0])
-    right = max([dx for _, dx in offs] + [0])
-    return top, bottom, left, right
-
-
 @functools.lru_cache(maxsize=16)
 def schedule(shapes: tuple, config: VideoConfig):
     """(canvas size, per-grid (base, block rows, row stride, top, left), positions in stream
@@ -73,7 +64,7 @@ def schedule(shapes: tuple, config: VideoConfig):
     layout, pos, key, gid, offsets = [], [], [], [], []
     base = 0
     for g, (t, h, w) in enumerate(shapes):
-        top, bottom, left, right = _margins(config, g)
+        top, bottom, left, right = pads(list(config.context) + list(config.prev_context(g)))
         hp, wp = top + h + bottom, left + w + right
         layout.append((base, hp, wp, top, left))
         tt, yy, xx = np.mgrid[0:t, 0:h, 0:w]

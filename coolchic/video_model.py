@@ -117,7 +117,7 @@ def init_params(key, config: VideoConfig, frames: int, height: int, width: int) 
 # ----------------------------------------------------------------------------- rate
 
 
-def _pads(offsets) -> tuple[int, int, int, int]:
+def pads(offsets) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) zero padding that keeps every offset in range."""
     dys = [dy for dy, _ in offsets] + [0]
     dxs = [dx for _, dx in offsets] + [0]
@@ -128,8 +128,8 @@ def grid_bits(arm: dict, grid: jnp.ndarray, config: VideoConfig, index: int) -> 
     """Total bits of one (T, h, w) grid, computed on row tiles (all frames of a few rows each)."""
     t, h, w = grid.shape
     cur_off, prev_off = config.context, config.prev_context(index)
-    ct, cb, cl, cr = _pads(cur_off)
-    pt, pb, pl, pr = _pads(prev_off)
+    ct, cb, cl, cr = pads(cur_off)
+    pt, pb, pl, pr = pads(prev_off)
     cur = jnp.pad(grid, ((0, 0), (ct, 0), (cl, cr)))
     prev = jnp.concatenate([jnp.zeros_like(grid[:1]), grid[:-1]], 0)
     prev = jnp.pad(prev, ((0, 0), (pt, pb), (pl, pr)))
