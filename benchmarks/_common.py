@@ -8,7 +8,9 @@ import platform
 
 import jax
 
-KODAK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "kodak")
+# ../shared beside the checkout; COOLCHIC_SHARED points elsewhere (e.g. a copy carried to a GPU machine).
+SHARED = os.environ.get("COOLCHIC_SHARED") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
+KODAK = os.path.join(SHARED, "data", "kodak")
 
 
 def kodak(i: int) -> str:

@@ -2,7 +2,8 @@
 
     python benchmarks/rd_budget.py [--images 1 5 23] [--crop 128] [--steps 1000]
                                    [--lmbdas 3e-4 1e-3 3e-3 1e-2] [--candidates 4] [--out F.json]
-    python benchmarks/rd_budget.py candidates [--crop 128] [--steps 500] [--out F.json]
+    python benchmarks/rd_budget.py candidates [--crop 128] [--steps 500] [--modes vmap map default]
+                                              [--out F.json]
 
 RD points use real file bytes (encode -> .cool), averaged per lambda over the images (mean bpp,
 mean PSNR, as C3 and CompressAI average). BD-rate is C3 recipe vs Cool-chic recipe (cubic;
@@ -67,7 +68,7 @@ def main(argv=None):
     return 0
 
 
-def candidate_timing(imgs, config, steps, n) -> dict:
+def candidate_timing(imgs, config, steps, n, modes=("vmap", "map", None)) -> dict:
     """Wall time of n seeds fitted together (vmap, lax.map, and the backend's default) vs n fits
     one after the other; every executable is compiled beforehand (schedules take the budget as a
     traced value, so a 2-step warm-up compiles what the timed runs use)."""
@@ -75,14 +76,14 @@ def candidate_timing(imgs, config, steps, n) -> dict:
     recipe = get_recipe("c3", steps)
     seeds = list(range(n))
     out = {"n": n, "steps": steps, "backend": jax.default_backend(), "default_mode": batch_mode()}
-    for mode in ("vmap", "map"):
+    for mode in {m or batch_mode() for m in modes} - {"serial"}:
         fit(x, config, get_recipe("c3", 2), 1e-3, seeds=seeds, progress=False, batch=mode)
     fit(x, config, get_recipe("c3", 2), 1e-3, seed=0, progress=False)
     t = time.perf_counter()
     serial = [fit(x, config, recipe, 1e-3, seed=s, progress=False) for s in seeds]
     out["serial_seconds"] = time.perf_counter() - t
     out["serial_costs"] = [r.candidates[0]["rd_cost"] for r in serial]
-    for mode in ("vmap", "map", None):
+    for mode in modes:
         t = time.perf_counter()
         together = fit(x, config, recipe, 1e-3, seeds=seeds, progress=False, batch=mode)
         name = mode or "default"
@@ -100,10 +101,14 @@ def candidates_only(argv=None):
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--candidates", type=int, default=4)
     ap.add_argument("--preset", default="c3-kodak")
+    ap.add_argument("--modes", nargs="+", choices=["vmap", "map", "default"], default=["vmap", "map", "default"],
+                    help="ways of fitting the candidates together to time against serial fits")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
     imgs = {args.image: crop(kodak(args.image), args.crop)}
-    emit({"candidates": candidate_timing(imgs, get_preset(args.preset).config, args.steps, args.candidates)}, args.out)
+    modes = [None if m == "default" else m for m in args.modes]
+    emit({"candidates": candidate_timing(imgs, get_preset(args.preset).config, args.steps, args.candidates, modes)},
+         args.out)
     return 0
 
 
