@@ -204,13 +204,6 @@ def _document(rows: list[dict], settings: dict) -> dict:
 # ----------------------------------------------------------------------------- the loop
 
 
-def _accelerator() -> str | None:
-    import jax
-
-    backend = jax.default_backend()
-    return None if backend == "cpu" else backend
-
-
 def evaluate_images(paths, lmbdas, steps, preset, recipe, out, crop=None, progress=True, *, seed: int = 0,
                     batch: bool = False, log=None) -> dict:
     """Encode + decode every image at every lambda and keep results in `out` (results.json).
@@ -249,9 +242,9 @@ def evaluate_images(paths, lmbdas, steps, preset, recipe, out, crop=None, progre
     out_dir = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(out_dir):
         raise EvalError(f"output directory {out_dir} does not exist")
-    if batch and _accelerator() is None:
-        say("coolchic eval: --batch on the CPU: same-size images are grouped but fitted one after the other "
-            "(vmapped fits measured slower on the CPU; see coolchic.fit.batch_mode)")
+    if batch:
+        say("coolchic eval: --batch fits same-size images together under vmap, which has so far measured slower "
+            "than fitting them one after the other (CPU and H200; see coolchic.fit.batch_mode)")
 
     settings = {"steps": steps, "preset": preset, "recipe": recipe, "crop": _crop_str(crop), "seed": int(seed)}
     name = f"coolchic-jax {recipe} {preset} {steps} steps" + (f" crop {settings['crop']}" if crop else "")
@@ -321,7 +314,7 @@ def evaluate_images(paths, lmbdas, steps, preset, recipe, out, crop=None, progre
             bar.update(1)
 
     try:
-        if batch:  # same-size images of one lambda fitted together (vmap on accelerators)
+        if batch:  # same-size images of one lambda fitted together under vmap
             imgs = {f: centre_crop(read_image(f), crop, f) for f in dict.fromkeys(f for f, _ in todo)}
             groups: dict = {}
             for f, lm in todo:
@@ -331,7 +324,7 @@ def evaluate_images(paths, lmbdas, steps, preset, recipe, out, crop=None, progre
                 if bar is not None:
                     bar.set_description_str(f"eval {len(fs)} image(s) lambda={lm:g}")
                 coded = encode_images([imgs[f] for f in fs], config, lmbda=lm, steps=steps, recipe=recipe,
-                                      seed=seed, progress=progress)
+                                      seed=seed, progress=progress, batch="vmap")
                 for f, (data, rep) in zip(fs, coded):
                     record(f, imgs[f], lm, data, rep)
         else:
@@ -435,8 +428,8 @@ def add_parser(subparsers):
     e.add_argument("--anchor", metavar="FILE", help="print the BD-rate (cubic) of the results against this curve "
                    "(.json CompressAI, .csv C3, .tsv Cool-chic, or a results.json)")
     e.add_argument("--batch", action="store_true",
-                   help="fit the images of one size together, per lambda, in one compiled loop (vmap on an "
-                   "accelerator; on a CPU they are grouped but fitted one after the other, which measured faster)")
+                   help="fit the images of one size together, per lambda, in one vmapped loop (so far measured "
+                   "slower than one after the other, on a CPU and an H200; kept for studying batching)")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=cmd_eval)
     return e

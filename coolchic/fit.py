@@ -126,11 +126,14 @@ _CHUNK_CACHE: dict = {}
 
 
 def batch_mode() -> str:
-    """How several candidates are fitted by default: "vmap" (one compiled loop) on accelerators;
-    "serial" on a CPU, whose cores one fit already keeps busy. Measured on the 2-core CPU
-    (benchmarks/rd_budget.py candidates, 4 seeds, 128x128, 400 steps, two runs): vmap 1.39x and
-    1.81x, lax.map in one loop 0.88x and 1.06-1.22x the wall time of 4 separate fits."""
-    return "serial" if jax.default_backend() == "cpu" else "vmap"
+    """How several candidates are fitted by default: "serial" (one fit after the other) on every
+    backend, because it measured fastest everywhere so far; "vmap" and "map" stay selectable.
+    benchmarks/rd_budget.py candidates, 4 seeds of a c3-kodak fit:
+    2-core CPU, 128x128, 400 steps: vmap 1.39x-1.81x, lax.map in one loop 0.88x-1.22x the wall time
+    of 4 serial fits; H200, 256x256, 1000 steps: vmap 4.6x (16.7 s vs 3.6 s; with CPU-sized tiles
+    3.0x). On the GPU a serial fit is launch-bound (0.9 ms per step), and the vmapped step is
+    slower still; the cause is not established (benchmarks/results/gpu/)."""
+    return "serial"
 
 
 def chunk_fn(config: ModelConfig, stage: Stage, mode: str | None = None, per_candidate: bool = False):
@@ -363,8 +366,8 @@ def fit(
 def fit_batch(images, config: ModelConfig, recipe: Recipe, lmbda: float, seed: int = 0, *, chunk: int = 100,
               progress: bool = True, batch: str | None = None) -> list[FitResult]:
     """Fit several same-shape targets (images (C, H, W) or video patches (C, T, H, W)), each its
-    own model, together in one compiled loop (vmap on accelerators; one after the other on a CPU,
-    see batch_mode). Returns one FitResult per target, in order."""
+    own model: one after the other by default, or together in one compiled loop with batch="vmap"
+    or "map" (see batch_mode). Returns one FitResult per target, in order."""
     images = np.stack([np.asarray(im, np.float32) for im in images])
     return fit(images, config, recipe, lmbda, seed, chunk=chunk, progress=progress, batch=batch, _batched=True)
 

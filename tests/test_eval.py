@@ -156,16 +156,19 @@ def test_helpers(tmp_path):
 
 
 def test_eval_batch_fits_same_size_images_together(tmp_path, monkeypatch):
-    """--batch: the images of one size are fitted in one vmapped loop (forced here; on a CPU the
-    default is one after the other) and give the rows a one-by-one evaluation gives."""
+    """--batch: the images of one size are fitted in one vmapped loop (the default is one after
+    the other) and give the rows a one-by-one evaluation gives."""
     import coolchic.fit
 
     files = [kodak_path(1), kodak_path(5)]
     one = tmp_path / "one.json"
     assert main(["eval", *files, "--lmbda", "2e-3", "--out", str(one), *EVAL_ARGS]) == 0
-    monkeypatch.setattr(coolchic.fit, "batch_mode", lambda: "vmap")
+    modes = []
+    real = coolchic.fit.chunk_fn
+    monkeypatch.setattr(coolchic.fit, "chunk_fn", lambda *a, **k: modes.append((a[2], k)) or real(*a, **k))
     together = tmp_path / "together.json"
     assert main(["eval", *files, "--lmbda", "2e-3", "--out", str(together), "--batch", *EVAL_ARGS]) == 0
+    assert modes and all(m == "vmap" and k == {"per_candidate": True} for m, k in modes)
     a = {r["image"]: r for r in json.loads(one.read_text())["images"]}
     b = {r["image"]: r for r in json.loads(together.read_text())["images"]}
     assert sorted(a) == sorted(b) == ["kodim01", "kodim05"]
