@@ -3,7 +3,7 @@
 Layout, little-endian, every field bounds-checked on read::
 
     magic        4 bytes  b"BLIC"
-    version      u8       1
+    version      u8       2 (1: CompressAI's 64-level Gaussian scale table; not read any more)
     name_len     u8       then the model name (ASCII, a key of ``MODELS``)
     head         u8       0 = gaussian, 1 = gmm
     N, M         u16 x2   architecture (M = latent channels; cheng2020: M = N)
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 MAGIC = b"BLIC"
-VERSION = 1
+VERSION = 2  # 2: Gaussian conditional coded with the 256-level scale table (baselines.coding)
 HEADS = ("gaussian", "gmm")
 MAX_SIDE = 1 << 16
 

@@ -215,6 +215,8 @@ def _run_compress(args) -> int:
         img = read_image(args.input)
     except ImageError as e:
         raise UsageError(_msg(e)) from None
+    from . import coding
+
     codec = _load_codec(args, args.model)
     t0 = time.perf_counter()
     try:
@@ -236,7 +238,8 @@ def _run_compress(args) -> int:
     _report(args, {
         "model": codec.name, "head": codec.head, "input": args.input, "output": args.output,
         "height": img.height, "width": img.width, "bytes": len(data), "bpp": len(data) * 8 / pixels,
-        "bpp_estimated": (est["bits_y"] + est["bits_z"]) / pixels, "bytes_by_part": info["bytes_by_part"],
+        "bpp_estimated": coding.coded_bits(est, info) / pixels,
+        "bpp_estimated_forward": (est["bits_y"] + est["bits_z"]) / pixels, "bytes_by_part": info["bytes_by_part"],
         "psnr": psnr(img.pixels, decoded), "encode_seconds": round(seconds, 4),
     })
     return EXIT_OK

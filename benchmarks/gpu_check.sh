@@ -5,7 +5,8 @@
 #   .devdata/  data/kodak/kodim01..03.png and anchors/coolchic/v5.0-image-kodak.tsv from ../shared
 #   OUT        a folder for the results; BUDGET the seconds this script may take (default 480)
 # It writes candidates_gpu.json (4 seeds vmapped vs 4 serial fits, 256x256 crop),
-# paper_gpu.json and streams/*.cool (kodim01..03, lambda 1e-3, C3 recipe capped to the time left).
+# paper_gpu.json and streams/*.cool (kodim01..03 one after the other, lambda 1e-3, C3 recipe
+# capped to the time left).
 # Check the streams on a CPU afterwards: python benchmarks/paper_budget.py verify paper_gpu.json streams
 set -u
 T0=$(date +%s)
@@ -15,7 +16,7 @@ export PYTHONPATH=/tmp/site:$PWD COOLCHIC_SHARED=$PWD/.devdata PYTHONUNBUFFERED=
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
 python3 -c "import jax, flax, optax, numpy, constriction; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, 'numpy', numpy.__version__, jax.devices())" || exit 1
 cd benchmarks
-timeout 150 python3 rd_budget.py candidates --crop 256 --steps 1000 --modes vmap --out "$OUT/candidates_gpu.json" \
+timeout 150 python3 rd_budget.py candidates --crop 256 --steps 1000 --modes vmap map --out "$OUT/candidates_gpu.json" \
   > "$OUT/candidates.log" 2>&1
 echo "candidates rc=$? after $(( $(date +%s) - T0 )) s"; tail -n 4 "$OUT/candidates.log"
 LEFT=$(( BUDGET - ($(date +%s) - T0) ))
@@ -34,7 +35,7 @@ for name in ("candidates_gpu.json", "paper_gpu.json"):
     d = json.load(open(p))
     if "candidates" in d:
         c = d["candidates"]
-        print(f"candidates: serial {c['serial_seconds']:.1f} s, vmap {c['vmap_seconds']:.1f} s, ratio {c['vmap_over_serial']:.3f}, chosen is min {c['vmap_chosen_is_min']}")
+        print(f"candidates: serial {c['serial_seconds']:.1f} s, vmap {c['vmap_seconds']:.1f} s (x{c['vmap_over_serial']:.3f}), map {c['map_seconds']:.1f} s (x{c['map_over_serial']:.3f}), chosen is min {c['vmap_chosen_is_min']}")
     else:
         print(f"paper: {d['steps']} steps ({d.get('steps_per_second', 0):.1f} steps/s), wall {d['wall_seconds']:.0f} s")
         for r in d["rows"]:

@@ -78,15 +78,21 @@ def canvas_layout(shapes: list, config: ModelConfig):
 
 
 def to_canvas(grids: list, config: ModelConfig):
-    """(canvas, mask): the grids placed on the canvas, and 1 where a latent lives."""
+    """(canvas, mask): the grids placed on the canvas, and 1 where a latent lives.
+
+    The canvas is a sum of zero-padded grids (they do not overlap): pads stay pads under vmap
+    and transpose to slices, where dynamic_update_slice becomes a scatter under vmap (and a
+    gather in the backward pass), which measured 4.6x slower than serial fits on an H200.
+    """
     shapes = [g.shape for g in grids]
     places, (hc, wc) = canvas_layout(shapes, config)
     mask = np.zeros((hc, wc), np.float32)
-    canvas = jnp.zeros((hc, wc), grids[0].dtype)
+    parts = []
     for g, (r, c) in zip(grids, places):
-        canvas = jax.lax.dynamic_update_slice(canvas, g, (r, c))
-        mask[r : r + g.shape[0], c : c + g.shape[1]] = 1.0
-    return canvas, jnp.asarray(mask)
+        h, w = g.shape
+        parts.append(jnp.pad(g, ((r, hc - r - h), (c, wc - c - w))))
+        mask[r : r + h, c : c + w] = 1.0
+    return sum(parts[1:], parts[0]), jnp.asarray(mask)
 
 
 def canvas_bits(arm: dict, canvas: jnp.ndarray, mask: jnp.ndarray, config: ModelConfig) -> jnp.ndarray:

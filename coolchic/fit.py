@@ -131,8 +131,10 @@ def batch_mode() -> str:
     benchmarks/rd_budget.py candidates, 4 seeds of a c3-kodak fit:
     2-core CPU, 128x128, 400 steps: vmap 1.39x-1.81x, lax.map in one loop 0.88x-1.22x the wall time
     of 4 serial fits; H200, 256x256, 1000 steps: vmap 4.6x (16.7 s vs 3.6 s; with CPU-sized tiles
-    3.0x). On the GPU a serial fit is launch-bound (0.9 ms per step), and the vmapped step is
-    slower still; the cause is not established (benchmarks/results/gpu/)."""
+    3.0x). Those vmapped steps placed the latent grids on the ARM canvas with
+    dynamic_update_slice, which vmap turns into scatters (gathers in the backward pass); the
+    canvas is now built from pads (arm.to_canvas), not yet re-measured on a GPU
+    (benchmarks/gpu_check.sh; results in benchmarks/results/gpu/)."""
     return "serial"
 
 

@@ -21,7 +21,7 @@ import pytest
 from baselines import bitstream
 from baselines.bitstream import BitstreamError, EscapeReader, EscapeWriter
 from baselines.cli import main as cli_main
-from baselines.coding import Codec, TableCoder, build_indexes, gmm_pmf, ndtr
+from baselines.coding import Codec, TableCoder, build_indexes, coded_bits, gmm_pmf, ndtr
 from baselines.compressai_import import from_compressai
 from baselines.entropy_models import GaussianConditional
 from baselines.models import MODELS
@@ -136,20 +136,45 @@ def test_roundtrip_is_exact(codecs, kodak, name, head):
     assert codec.compress(x)[0] == data
 
 
+# Scale offsets for the rate check: large enough that no latent falls outside its coding table
+# (an escape costs ~24 bits where the likelihood floor charges 30, which would hide the coder's
+# overhead), as in a trained model.
+RATE_SCALE = {"mbt2018": 4.0, "cheng2020-anchor": 4.0, "cheng2020-attn": 8.0}
+
+
 @needs_shared
-@pytest.mark.parametrize("name,head", [("bmshj2018-factorized", "gaussian"), ("bmshj2018-hyperprior", "gaussian"),
-                                       ("mbt2018-mean", "gaussian"), ("mbt2018", "gmm")])
+@pytest.mark.parametrize("name,head", VARIANTS, ids=[f"{n}-{h}" for n, h in VARIANTS])
 def test_file_bits_match_estimate(codecs, kodak, name, head):
-    """File bits within 2 % of -sum(log2 likelihoods) + header bits on a 256x256 crop."""
-    codec = get_codec(codecs, name, head)
+    """File bits within 2 % of -sum(log2 likelihoods) of the coded latents + header bits on a
+    256x256 crop, for every model. The likelihoods are the forward's, except the y of the
+    Gaussian autoregressive models, whose coded context is round(y - mu) + mu where CompressAI's
+    forward uses round(y) (baselines.coding.coded_bits)."""
+    codec = get_codec(codecs, name, head) if head == "gmm" or name not in RATE_SCALE else \
+        calibrated(name, head, scale=RATE_SCALE[name])
     x = kodak[128:384, 256:512]
     data, info = codec.compress(x)
     est = codec.estimate(x)
+    assert info["bytes_by_part"]["escapes"] == 0
     header_bits = 8 * info["bytes_by_part"]["header"]
-    estimate = est["bits_y"] + est["bits_z"] + header_bits
+    estimate = coded_bits(est, info) + header_bits
     assert header_bits < 0.02 * estimate  # the payload dominates
     assert abs(8 * len(data) - estimate) <= 0.02 * estimate, (8 * len(data), estimate, info["bytes_by_part"])
     assert sum(info["bytes_by_part"].values()) == len(data)
+    if codec.kind in ("hyperprior", "meanscale"):  # coder and forward round and cost y alike
+        assert info["bits_y_coded"] == pytest.approx(est["bits_y"], rel=1e-4)
+
+
+def test_gaussian_bits_formula():
+    """gaussian_bits = -sum log2 of the unit-bin mass of N(0, max(s, 0.11)), floored at 1e-9."""
+    from scipy.stats import norm
+
+    from baselines.coding import gaussian_bits
+
+    q = np.array([0, 1, -2, 5, 40])
+    s = np.array([0.05, 0.7, 1.5, 3.0, 0.5])
+    se = np.maximum(s, 0.11)
+    p = np.maximum(norm.cdf((q + 0.5) / se) - norm.cdf((q - 0.5) / se), 1e-9)
+    assert gaussian_bits(q, s) == pytest.approx(-np.log2(p).sum(), rel=1e-6)
 
 
 @needs_shared
@@ -243,9 +268,18 @@ def test_host_probabilities():
     v = np.arange(-40, 41)
     single = np.array([0.5 * (math.erfc(-(k + 0.5 - 0.3) / (2 * math.sqrt(2))) - math.erfc(-(k - 0.5 - 0.3) / (2 * math.sqrt(2)))) for k in v])
     np.testing.assert_allclose(pmf[0], np.maximum(single, 1e-12), rtol=1e-5, atol=1e-12)
-    # Scale-table indexes: smallest table scale >= scale (CompressAI's build_indexes).
+    # Scale-table indexes: smallest table scale >= scale (CompressAI's build_indexes rule) in
+    # the 256-level coding table.
+    from baselines.coding import CODING_SCALE_LEVELS
+    from baselines.entropy_models import get_scale_table
+
+    table = get_scale_table(levels=CODING_SCALE_LEVELS)
     s = np.array([0.0, 0.11, 0.1101, 1.0, 255.0, 300.0], np.float32)
-    np.testing.assert_array_equal(build_indexes(s), np.asarray(GaussianConditional().build_indexes(jnp.asarray(s))))
+    gc = GaussianConditional(scale_table=tuple(float(t) for t in table))
+    np.testing.assert_array_equal(build_indexes(s), np.asarray(gc.build_indexes(jnp.asarray(s))))
+    idx = build_indexes(s)
+    assert idx[0] == idx[1] == 0 and idx[-1] == CODING_SCALE_LEVELS - 1
+    assert np.all(table[idx[1:-1]] >= s[1:-1]) and np.all(table[idx[2:-1] - 1] < s[2:-1])
 
 
 # ---------------------------------------------------------------------------
