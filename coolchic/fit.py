@@ -21,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import tiling
 from .config import ModelConfig
 from .model import model_of
 from .quantizers import hard_round
@@ -128,12 +127,12 @@ _CHUNK_CACHE: dict = {}
 def batch_mode() -> str:
     """How several candidates are fitted by default: "serial" (one fit after the other) on every
     backend, because it measured fastest everywhere so far; "vmap" and "map" stay selectable.
-    benchmarks/rd_budget.py candidates, 4 seeds of a c3-kodak fit:
-    2-core CPU, 128x128, 400 steps: vmap 1.39x-1.81x, lax.map in one loop 0.88x-1.22x the wall time
-    of 4 serial fits; H200, 256x256, 1000 steps: vmap 4.6x (16.7 s vs 3.6 s; with CPU-sized tiles
-    3.0x). Those vmapped steps placed the latent grids on the ARM canvas with
-    dynamic_update_slice, which vmap turns into scatters (gathers in the backward pass); the
-    canvas is now built from pads (arm.to_canvas), not yet re-measured on a GPU
+    benchmarks/rd_budget.py candidates, 4 seeds of a c3-kodak fit, wall time over 4 serial fits:
+    2-core CPU, 256x256, 200 steps: vmap 1.61x, lax.map in one loop 1.02x (results/candidates.json);
+    H200, 256x256, 1000 steps: vmap 4.6x (16.7 s vs 3.6 s). Those H200 vmapped steps placed the
+    latent grids on the ARM canvas with dynamic_update_slice, which vmap turns into scatters
+    (gathers in the backward pass), and shrank each candidate's tiles; both are gone since
+    (arm.to_canvas builds the canvas from pads), not yet re-measured on a GPU
     (benchmarks/gpu_check.sh; results in benchmarks/results/gpu/)."""
     return "serial"
 
@@ -161,9 +160,7 @@ def chunk_fn(config: ModelConfig, stage: Stage, mode: str | None = None, per_can
                 return jax.lax.map(lambda s: one(s, image, lmbda, total), state)
 
         def run(state, n, image, lmbda, total):
-            share = state.step.shape[0] if mode == "vmap" else 1
-            with tiling.shared_by(share):  # vmapped candidates share the cache
-                return jax.lax.fori_loop(0, n, lambda i, s: step(s, image, lmbda, total), state)
+            return jax.lax.fori_loop(0, n, lambda i, s: step(s, image, lmbda, total), state)
 
         _CHUNK_CACHE[key] = jax.jit(run, donate_argnums=0)
     return _CHUNK_CACHE[key]
