@@ -30,26 +30,29 @@ def n_network_params(params: dict) -> int:
 
 def fit_image(img: Image, config: ModelConfig, *, lmbda: float, steps: int, recipe: str = "c3",
               seed: int = 0, candidates: int = 1, adaptive: bool = False, progress: bool = True,
-              checkpoint_dir: str | None = None) -> tuple[FitResult, dict]:
+              checkpoint_dir: str | None = None, prune_after: int | None = None,
+              keep: int = 1) -> tuple[FitResult, dict]:
     """Fit one image; returns the fit and a report (estimated bpp, PSNR, MACs/pixel, time).
 
-    candidates > 1 fits that many seeds together under vmap and keeps the best RD cost;
+    candidates > 1 fits that many seeds (coolchic.fit.batch_mode says how) and keeps the best RD
+    cost; prune_after: only the `keep` best seeds after that many steps go on (early pruning);
     adaptive also tries C3-style alternative architectures (c3.DEFAULT_ARCHITECTURES), each
-    architecture's seeds vmapped together, and keeps the best of all.
+    architecture's seeds fitted as above, and keeps the best of all.
     """
     config = config.with_channels(img.channels)
     x = image_to_chw(img)
     t0 = time.perf_counter()
     seeds = list(range(seed, seed + candidates))
+    prune = (prune_after, keep) if prune_after else None
     if adaptive:
         from c3 import DEFAULT_ARCHITECTURES, fit_adaptive
 
         archs = (config, *[a for a in DEFAULT_ARCHITECTURES if a.with_channels(img.channels) != config])
         result = fit_adaptive(x, get_recipe(recipe, steps), lmbda, architectures=archs, seeds=seeds,
-                              progress=progress).best
+                              progress=progress, prune=prune).best
     else:
         result = fit(x, config, get_recipe(recipe, steps), lmbda, seeds=seeds, progress=progress,
-                     checkpoint_dir=checkpoint_dir)
+                     checkpoint_dir=checkpoint_dir, prune=prune)
     return result, _fit_report(img, result, x, lmbda, recipe, time.perf_counter() - t0)
 
 
@@ -79,13 +82,14 @@ def _fit_report(img: Image, result: FitResult, x: np.ndarray, lmbda: float, reci
 
 def encode_image(img: Image, config: ModelConfig, *, lmbda: float, steps: int, recipe: str = "c3",
                  seed: int = 0, candidates: int = 1, adaptive: bool = False, progress: bool = True,
-                 checkpoint_dir: str | None = None) -> tuple[bytes, dict]:
+                 checkpoint_dir: str | None = None, prune_after: int | None = None,
+                 keep: int = 1) -> tuple[bytes, dict]:
     """Fit and code an image; returns the file bytes and the encode report (DESIGN section 4 keys)
     with "_reconstruction" (H, W, C) floats: exactly what decoding the bytes gives."""
     t0 = time.perf_counter()
     result, fit_report = fit_image(img, config, lmbda=lmbda, steps=steps, recipe=recipe, seed=seed,
                                    candidates=candidates, adaptive=adaptive, progress=progress,
-                                   checkpoint_dir=checkpoint_dir)
+                                   checkpoint_dir=checkpoint_dir, prune_after=prune_after, keep=keep)
     return _code(img, result, fit_report, lmbda, recipe, t0)
 
 

@@ -86,7 +86,7 @@ def cmd_fit(args) -> int:
     steps = args.steps or preset.steps
     _, report = fit_image(img, preset.config, lmbda=args.lmbda, steps=steps, recipe=args.recipe, seed=args.seed,
                           candidates=args.candidates, adaptive=args.adaptive, progress=not args.quiet,
-                          checkpoint_dir=args.checkpoint)
+                          checkpoint_dir=args.checkpoint, **_pruning(args))
     rec = report.pop("_reconstruction")
     report.update(preset=preset.name, image=os.path.abspath(args.image))
     _print_report(report, ["bpp_estimated", "bpp_latents", "bpp_weights_estimated", "psnr", "macs_per_pixel",
@@ -96,6 +96,18 @@ def cmd_fit(args) -> int:
         write_image(args.save_reconstruction, rec.transpose(1, 2, 0), img.bit_depth, force=True)
     _write_json(args.json, report)
     return 0
+
+
+def _pruning(args) -> dict:
+    """--prune-after / --keep as fit_image arguments, checked against --candidates."""
+    if args.prune_after is None:
+        if args.keep is not None:
+            raise CLIError("--keep goes with --prune-after")
+        return {}
+    keep = 1 if args.keep is None else args.keep
+    if not keep < args.candidates:
+        raise CLIError(f"--prune-after needs more --candidates ({args.candidates}) than it keeps ({keep})")
+    return {"prune_after": args.prune_after, "keep": keep}
 
 
 def _check_output(out: str, inputs: list, force: bool) -> None:
@@ -129,7 +141,7 @@ def cmd_encode(args) -> int:
     steps = args.steps or preset.steps
     data, report = encode_image(img, preset.config, lmbda=args.lmbda, steps=steps, recipe=args.recipe,
                                 seed=args.seed, candidates=args.candidates, adaptive=args.adaptive,
-                                progress=not args.quiet, checkpoint_dir=args.checkpoint)
+                                progress=not args.quiet, checkpoint_dir=args.checkpoint, **_pruning(args))
     report.pop("_reconstruction")
     _save_stream(args, data, report, preset.name, ["bpp", "bpp_estimated", "psnr", "ms_ssim", "macs_per_pixel",
                                                    "bytes", "steps", "encode_seconds"])
@@ -322,9 +334,12 @@ def _add_fit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=_positive_int, default=None, help="default: the preset's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--candidates", type=_positive_int, default=1,
-                   help="fit N seeds (together under vmap on an accelerator) and keep the best RD cost")
+                   help="fit N seeds and keep the best RD cost")
+    p.add_argument("--prune-after", type=_positive_int, metavar="STEPS",
+                   help="early pruning: after STEPS steps only the --keep best candidates go on")
+    p.add_argument("--keep", type=_positive_int, help="candidates kept by --prune-after (default 1)")
     p.add_argument("--adaptive", action="store_true",
-                   help="also try C3-style alternative architectures (per architecture, seeds vmapped)")
+                   help="also try C3-style alternative architectures (each with its --candidates seeds)")
     p.add_argument("--json", help="write the report here")
     p.add_argument("--checkpoint", metavar="DIR", help="checkpoint the fit here and resume from it")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")

@@ -38,8 +38,8 @@ def encode(args) -> int:
 
     preset = video_preset(args.preset)
     check_output(args.output, [args.input], args.force)
-    if args.checkpoint or args.candidates > 1 or args.adaptive:
-        raise ValueError("--checkpoint, --candidates and --adaptive apply to images only")
+    if args.checkpoint or args.candidates > 1 or args.adaptive or args.prune_after or args.keep:
+        raise ValueError("--checkpoint, --candidates, --prune-after, --keep and --adaptive apply to images only")
     video = read_video(args.input, size=parse_size(args.size), max_frames=args.frames)
     config = preset.config
     if args.patch:

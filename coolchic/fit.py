@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tempfile
 import time
 from typing import Any
 
@@ -245,6 +246,7 @@ def fit(
     progress: bool = True,
     params: dict | None = None,
     batch: str | None = None,
+    prune: tuple[int, int] | None = None,
     _batched: bool = False,
 ) -> FitResult:
     """Fit the model to one image (C, H, W) in [0, 1].
@@ -257,8 +259,14 @@ def fit(
         simulate an interruption.
     batch: how several seeds are fitted: "vmap", "map" (both one compiled loop) or "serial";
         default batch_mode().
+    prune: (after, keep) — early pruning of candidates, as Cool-chic's restarts: every seed is
+        fitted for `after` steps, the `keep` lowest RD costs go on to the end (resumed from their
+        checkpoints, so they follow exactly their unpruned paths). Serial fits only.
     """
     batch = batch or batch_mode()
+    if prune is not None:
+        return _fit_pruned(image, config, recipe, lmbda, list(seeds or [seed]), *prune, batch=batch, chunk=chunk,
+                           checkpoint_dir=checkpoint_dir, progress=progress, params=params)
     if _batched:
         if seeds or params is not None or checkpoint_dir or stop_after is not None:
             raise ValueError("fit_batch takes one seed and no checkpoint, stop_after or initial params")
@@ -360,6 +368,28 @@ def fit(
                 for i, cd in enumerate(candidates)]
     chosen = int(np.argmin([cd["rd_cost"] for cd in candidates]))
     return FitResult(_unstack(final, chosen), config, lmbda, steps_done, seconds, history, candidates, chosen)
+
+
+def _fit_pruned(image, config, recipe, lmbda, seeds, after, keep, *, batch, chunk, checkpoint_dir, progress,
+                params) -> FitResult:
+    """fit(..., prune=(after, keep)): see fit."""
+    if batch != "serial":
+        raise ValueError("early pruning works with serial candidates (batch='serial')")
+    if not 0 < keep < len(seeds):
+        raise ValueError(f"keep must be between 1 and the number of candidates - 1, got {keep} of {len(seeds)}")
+    if not 0 < after < recipe.steps:
+        raise ValueError(f"prune after {after} steps: must be between 1 and the budget - 1 ({recipe.steps - 1})")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = checkpoint_dir or tmp
+        run = lambda s, **kw: fit(image, config, recipe, lmbda, s, chunk=chunk, progress=progress,  # noqa: E731
+                                  params=params, checkpoint_dir=os.path.join(root, f"seed{s}"), **kw)
+        early = {s: run(s, stop_after=after) for s in seeds}
+        kept = sorted(seeds, key=lambda s: early[s].candidates[0]["rd_cost"])[:keep]
+        done = {s: run(s) for s in kept}
+    chosen_seed = min(kept, key=lambda s: done[s].candidates[0]["rd_cost"])
+    rows = [done[s].candidates[0] if s in done else {**early[s].candidates[0], "pruned_at": after} for s in seeds]
+    seconds = sum(r.seconds for r in early.values()) + sum(r.seconds for r in done.values())
+    return dataclasses.replace(done[chosen_seed], candidates=rows, chosen=seeds.index(chosen_seed), seconds=seconds)
 
 
 def fit_batch(images, config: ModelConfig, recipe: Recipe, lmbda: float, seed: int = 0, *, chunk: int = 100,

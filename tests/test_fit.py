@@ -76,6 +76,29 @@ def test_batched_candidates_match_single_fits_and_best_is_chosen(crop, batch):
     _leaves_close(together.params, alone.params, atol=1e-4)
 
 
+def test_early_pruning_keeps_the_best_and_follows_the_unpruned_path(crop):
+    """prune=(after, keep): all seeds fitted `after` steps, the `keep` best RD costs at that
+    point go on, resumed so that each equals its own unpruned fit; the best of those is chosen."""
+    recipe = coolchic_recipe(30)
+    r = fit(crop, SMALL, recipe, 1e-3, seeds=[4, 5, 6], prune=(10, 2), progress=False, chunk=15)
+    pruned = [c for c in r.candidates if "pruned_at" in c]
+    kept = [c for c in r.candidates if "pruned_at" not in c]
+    assert [c["seed"] for c in r.candidates] == [4, 5, 6] and len(pruned) == 1 and len(kept) == 2
+    assert pruned[0]["pruned_at"] == 10 and r.steps == 30
+    early = {s: fit(crop, SMALL, recipe, 1e-3, seed=s, progress=False, chunk=15, stop_after=10) for s in (4, 5, 6)}
+    worst = max(early, key=lambda s: early[s].candidates[0]["rd_cost"])
+    assert pruned[0]["seed"] == worst
+    assert pruned[0]["rd_cost"] == pytest.approx(early[worst].candidates[0]["rd_cost"])
+    chosen = r.candidates[r.chosen]
+    assert "pruned_at" not in chosen and chosen["rd_cost"] == min(c["rd_cost"] for c in kept)
+    alone = fit(crop, SMALL, recipe, 1e-3, seed=chosen["seed"], progress=False, chunk=15)
+    _leaves_close(r.params, alone.params, atol=1e-5)
+    with pytest.raises(ValueError, match="keep"):
+        fit(crop, SMALL, recipe, 1e-3, seeds=[4, 5], prune=(10, 2), progress=False)
+    with pytest.raises(ValueError, match="serial"):
+        fit(crop, SMALL, recipe, 1e-3, seeds=[4, 5], prune=(10, 1), progress=False, batch="vmap")
+
+
 @pytest.mark.parametrize("batch", ["vmap"])
 def test_fit_batch_fits_each_target_like_a_single_fit(crop, batch):
     """Several same-size images (or video patches) in one loop: each result is its own image's fit."""
