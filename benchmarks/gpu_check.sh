@@ -3,7 +3,10 @@
 # benchmark section). Run from the repository root, with:
 #   .whl/      constriction and pypng wheels for the machine's Python (the rest is installed there)
 #   .devdata/  data/kodak/kodim01..03.png and anchors/coolchic/v5.0-image-kodak.tsv from ../shared
-#   OUT        a folder for the results; BUDGET the seconds this script may take (default 480)
+#   OUT        a folder for the results; BUDGET the seconds this script may take (default 480);
+#   IMAGES     Kodak indexes for the paper-budget part (default "1 2 3"); CANDIDATES=0 skips the
+#              candidate timing (e.g. to give one image the whole time: the fit stops at the
+#              paper's 110k steps if the time allows)
 # It writes candidates_gpu.json (4 seeds vmapped vs 4 serial fits, 256x256 crop),
 # paper_gpu.json and streams/*.cool (kodim01..03 one after the other, lambda 1e-3, C3 recipe
 # capped to the time left).
@@ -16,13 +19,15 @@ export PYTHONPATH=/tmp/site:$PWD COOLCHIC_SHARED=$PWD/.devdata PYTHONUNBUFFERED=
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader
 python3 -c "import jax, flax, optax, numpy, constriction; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, 'numpy', numpy.__version__, jax.devices())" || exit 1
 cd benchmarks
+if [ "${CANDIDATES:-1}" != 0 ]; then
 timeout 150 python3 rd_budget.py candidates --crop 256 --steps 1000 --modes vmap map --out "$OUT/candidates_gpu.json" \
   > "$OUT/candidates.log" 2>&1
 echo "candidates rc=$? after $(( $(date +%s) - T0 )) s"; tail -n 4 "$OUT/candidates.log"
+fi
 LEFT=$(( BUDGET - ($(date +%s) - T0) ))
 SECONDS_FIT=$(( LEFT - 120 )); [ "$SECONDS_FIT" -lt 30 ] && SECONDS_FIT=30
 echo "paper budget: $LEFT s left, fit capped at $SECONDS_FIT s"
-timeout $(( LEFT - 5 )) python3 paper_budget.py --seconds "$SECONDS_FIT" --streams "$OUT/streams" --out "$OUT/paper_gpu.json" \
+timeout $(( LEFT - 5 )) python3 paper_budget.py --images ${IMAGES:-1 2 3} --seconds "$SECONDS_FIT" --streams "$OUT/streams" --out "$OUT/paper_gpu.json" \
   > "$OUT/paper.log" 2>&1
 echo "paper rc=$? after $(( $(date +%s) - T0 )) s"; grep -v '^ ' "$OUT/paper.log" | tail -n 8
 python3 - "$OUT" <<'EOF'

@@ -7,7 +7,8 @@ forward and the backward pass. Tiles are cut with static indices, so shapes neve
 
 On an accelerator the same scan runs its tiles one after the other on a chip that wants
 thousands of independent pixels per kernel: tiles are then big enough for a whole image per
-candidate (measured on an H200, 3 Kodak images vmapped: 143 ms per step with CPU-sized tiles).
+candidate (measured on an H200, 3 Kodak images vmapped: 143 ms per step with CPU-sized tiles,
+98 ms with these).
 """
 
 from __future__ import annotations
