@@ -3,6 +3,7 @@
 # benchmark section). Run from the repository root, with:
 #   .whl/      constriction and pypng wheels for the machine's Python (the rest is installed there)
 #   .devdata/  data/kodak/kodim01..03.png and anchors/coolchic/v5.0-image-kodak.tsv from ../shared
+#              (both folders listed in .git/info/exclude, and named in the device run's `carry`)
 #   OUT        a folder for the results; BUDGET the seconds this script may take (default 480);
 #   IMAGES     Kodak indexes for the paper-budget part (default "1 2 3"); CANDIDATES=0 skips the
 #              candidate timing (e.g. to give one image the whole time: the fit stops at the
