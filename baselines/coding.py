@@ -77,8 +77,7 @@ from .models import (
 )
 
 __all__ = ["Codec", "load_codec", "TableCoder", "gmm_pmf", "ndtr", "build_indexes", "gaussian_bits", "coded_bits",
-           "model_kind",
-           "CODING_SCALE_LEVELS"]
+           "model_kind", "CODING_SCALE_LEVELS"]
 
 _CAUSAL = np.argwhere(type_a_mask(5, "A") > 0).astype(np.int32)  # (12, 2) taps of the 5x5 window
 _CM = constriction.stream.model
@@ -397,7 +396,7 @@ class Codec:
         esc = EscapeWriter()
         enc_z, enc_y = _CQ.RangeEncoder(), _CQ.RangeEncoder()
         alphabet, z_hat = (0, 0), None
-        bits_y = [0.0]  # code length of the coded y under the coder's entropy parameters
+        bits_y = 0.0  # code length of the coded y under the coder's entropy parameters
         if self.kind == "factorized":
             y_hat = self._eb_encode(enc_y, esc, y)
         else:
@@ -410,14 +409,15 @@ class Codec:
                     scales, means = np.split(hyper, 2, axis=-1)
                 q = np.round(y - means)
                 self._gc.encode(enc_y, esc, build_indexes(scales), _to_int(q, "y"))
-                bits_y[0] += gaussian_bits(q, scales)
+                bits_y += gaussian_bits(q, scales)
                 y_hat = q + means
             elif self.head == "gaussian":
                 def front(i, j, params):
+                    nonlocal bits_y
                     scales, means = np.split(params, 2, axis=-1)
                     q = np.round(y[i, j] - means)
                     self._gc.encode(enc_y, esc, build_indexes(scales), _to_int(q, "y"))
-                    bits_y[0] += gaussian_bits(q, scales)
+                    bits_y += gaussian_bits(q, scales)
                     return q + means
 
                 y_hat = self._ar_loop(hyper, front)
@@ -431,10 +431,11 @@ class Codec:
                 fam = _CM.Categorical(perfect=False)
 
                 def front(i, j, params):
+                    nonlocal bits_y
                     pmf = gmm_pmf(*self._split_gmm(params), *alphabet)
                     sym = (qi[i, j].ravel() - alphabet[0]).astype(np.int32)
                     enc_y.encode(sym, fam, pmf)
-                    bits_y[0] += float(-np.log2(pmf[np.arange(sym.size), sym]).sum())
+                    bits_y += float(-np.log2(pmf[np.arange(sym.size), sym]).sum())
                     return yq[i, j]
 
                 y_hat = self._ar_loop(hyper, front)
@@ -453,7 +454,7 @@ class Codec:
             },
         }
         if self.kind != "factorized":  # (a factorized y is rounded and costed as in the forward)
-            info["bits_y_coded"] = bits_y[0]
+            info["bits_y_coded"] = bits_y
         return data, info
 
     def read_header(self, data: bytes):

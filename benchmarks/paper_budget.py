@@ -77,7 +77,7 @@ def main(argv=None) -> int:
         rate = 220 / (time.perf_counter() - t)
         result["steps_per_second"] = rate
         steps = min(steps, max(22, int(rate * args.seconds)))
-        print(f"{rate:.1f} steps/s for {len(imgs)} images together -> {steps} steps", file=sys.stderr)
+        print(f"{rate:.1f} steps/s for {len(imgs)} images ({args.batch}) -> {steps} steps", file=sys.stderr)
     result["steps"] = steps
 
     t = time.perf_counter()
