@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .arrays import stack_first
 from .config import ModelConfig
 from .laplace import laplace_bits
 from .tiling import split_rows, sum_over_tiles, tile_rows
@@ -38,7 +39,7 @@ def gather_context(padded: jnp.ndarray, config: ModelConfig, rows: int, width: i
     """(n_context, rows * width) neighbours of the rows x width latents of a padded slab."""
     top, left, _ = config.context_pad
     views = [padded[top + dy : top + dy + rows, left + dx : left + dx + width] for dy, dx in config.context]
-    return jnp.stack(views, 0).reshape(len(views), rows * width)
+    return stack_first(views).reshape(len(views), rows * width)
 
 
 # Hidden activations are clipped to [0, HIDDEN_MAX] (a bounded ReLU) in training and in the

@@ -129,11 +129,13 @@ def batch_mode() -> str:
     """How several candidates are fitted by default: "serial" (one fit after the other) on every
     backend, because it measured fastest everywhere so far; "vmap" and "map" stay selectable.
     benchmarks/rd_budget.py candidates, 4 seeds of a c3-kodak fit, wall time over 4 serial fits:
-    2-core CPU, 256x256, 200 steps: vmap 1.61x, lax.map in one loop 1.02x (results/candidates.json);
-    H200, 256x256, 1000 steps: vmap 4.6x (16.7 s vs 3.6 s). Those H200 vmapped steps placed the
-    latent grids on the ARM canvas with dynamic_update_slice, which vmap turns into scatters
-    (gathers in the backward pass), and shrank each candidate's tiles; both are gone since
-    (arm.to_canvas builds the canvas from pads), not yet re-measured on a GPU
+    2-core CPU, 256x256, 200 steps: vmap 1.28x, lax.map in one loop 1.02-1.19x
+    (results/candidates.json; XLA:CPU runs the batched dots and grouped convolutions of vmapped
+    candidates 1.5-2x slower than 4 separate ones). H200, 256x256, 1000 steps: vmap 4.6x (16.7 s
+    vs 3.6 s). Those H200 vmapped steps placed the latent grids on the ARM canvas with
+    dynamic_update_slice, which vmap turns into scatters (gathers in the backward pass), shrank
+    each candidate's tiles, and transposed the ARM context and the upsampled features
+    (arrays.stack_first); all gone since, not yet re-measured on a GPU
     (benchmarks/gpu_check.sh; results in benchmarks/results/gpu/)."""
     return "serial"
 

@@ -16,6 +16,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from .arrays import stack_first
 from .config import ModelConfig
 
 
@@ -139,7 +140,7 @@ def upsample(params: dict, grids: list, config: ModelConfig, height: int, width:
             s = 2**i
             u = bilinear_axis(bilinear_axis(g, s, 0, xnp), s, 1, xnp)
             ups.append(u[:height, :width])
-        return xnp.stack(ups, 0)
+        return stack_first(ups, xnp)
     x = grids[-1][None]
     for level in range(len(grids) - 2, -1, -1):
         k = params["kernels"][level]

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from .arm import init_arm, mlp
+from .arrays import stack_first
 from .config import ModelConfig, causal_context
 from .laplace import laplace_bits
 from .synthesis import init_synthesis, pixel_mlp
@@ -140,7 +141,7 @@ def grid_bits(arm: dict, grid: jnp.ndarray, config: VideoConfig, index: int) -> 
         r = c.shape[1] - ct
         views = [c[:, ct + dy : ct + dy + r, cl + dx : cl + dx + w] for dy, dx in cur_off]
         views += [p[:, pt + dy : pt + dy + r, pl + dx : pl + dx + w] for dy, dx in prev_off]
-        out = mlp(arm, jnp.stack(views, 0).reshape(len(views), -1))
+        out = mlp(arm, stack_first(views).reshape(len(views), -1))
         y = c[:, ct:, cl : cl + w].reshape(-1)
         return jnp.sum(laplace_bits(y, out[0], out[1]))
 
@@ -164,7 +165,7 @@ def upsample(grids: list, config: VideoConfig, frames: int, height: int, width: 
         for axis in range(3):
             g = bilinear_axis(g, 2**i, axis, xnp)
         ups.append(g[:frames, :height, :width])
-    return xnp.stack(ups, 0)
+    return stack_first(ups, xnp)
 
 
 def _mlp_tiled(layers: list, feats: jnp.ndarray) -> jnp.ndarray:
