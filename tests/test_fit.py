@@ -119,3 +119,50 @@ def test_c3_recipe_stage2_resets_and_carries_state(crop):
     assert recipe.stages[1].carry_opt_state and recipe.stages[1].reset_on_plateau
     r = fit(crop, SMALL, recipe, 1e-3, progress=False, chunk=20)
     assert np.isfinite(r.history[-1][1]) and r.steps == 44
+
+
+def _equations(jaxpr):
+    """Every equation of a jaxpr, sub-jaxprs (loops, checkpoints, calls) included."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for p in eqn.params.values():
+            for sub in p if isinstance(p, (list, tuple)) else [p]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    yield from _equations(inner)
+
+
+def _image_sized_transposes(step, state, image, per: int) -> list:
+    """Per-candidate sizes of the transposes that move data (not just unit axes) of arrays at
+    least as large as the image, in one traced step."""
+    h, w = image.shape[1:]
+    jaxpr = jax.make_jaxpr(step)(state, image, 1e-3, 20).jaxpr
+    sizes = []
+    for e in _equations(jaxpr):
+        aval = e.invars[0].aval if e.invars else None
+        if e.primitive.name == "transpose" and aval.size >= per * h * w:
+            kept = [a for a in e.params["permutation"] if aval.shape[a] > 1]
+            if kept != sorted(kept):
+                sizes.append(aval.size // per)
+    return sorted(sizes)
+
+
+@pytest.mark.parametrize("recipe", ["coolchic", "c3"])
+def test_vmapped_step_adds_no_copies(crop, recipe):
+    """Candidates fitted together under vmap must not pay per-step copies that a single fit does
+    not: no gather or scatter, and exactly the image-sized transposes of one candidate (each of
+    these once made vmapped fits several times slower than serial ones)."""
+    from coolchic.fit import _make_step, _stack, init_state
+    from coolchic.model import init_params
+    from coolchic.recipes import get_recipe
+
+    stage = get_recipe(recipe, 20).stages[0]
+    step = _make_step(SMALL, stage)
+    params = [init_params(jax.random.PRNGKey(s), SMALL, *crop.shape[1:]) for s in range(3)]
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    one = init_state(params[0], stage, keys[0])
+    many = jax.vmap(lambda p, k: init_state(p, stage, k))(_stack(params), keys)
+    vmapped = jax.vmap(step, in_axes=(0, None, None, None))
+    prims = {e.primitive.name for e in _equations(jax.make_jaxpr(vmapped)(many, crop, 1e-3, 20).jaxpr)}
+    assert not {p for p in prims if "gather" in p or "scatter" in p}
+    assert _image_sized_transposes(vmapped, many, crop, 3) == _image_sized_transposes(step, one, crop, 1)
