@@ -349,7 +349,10 @@ def _add_fit_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from .presets import PRESETS
 
-    p = argparse.ArgumentParser(prog="coolchic", description="Overfitted neural image codecs (Cool-chic, C3) in JAX.")
+    p = argparse.ArgumentParser(
+        prog="coolchic", description="Overfitted neural image codecs (Cool-chic, C3) in JAX.",
+        epilog="fit, encode, demo and eval keep compiled steps in a persistent cache (~/.cache/coolchic/jax; "
+               "COOLCHIC_COMPILE_CACHE=DIR moves it, =0 turns it off).")
     sub = p.add_subparsers(dest="command", required=True)
 
     f = sub.add_parser("fit", help="fit an image and report estimated rate, PSNR and MACs/pixel")
@@ -410,6 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Commands that compile fitting steps, and so use the persistent compilation cache.
+COMPILING_COMMANDS = {"fit", "encode", "demo", "eval"}
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -423,6 +430,10 @@ def main(argv=None) -> int:
         print(f"coolchic {args.command}: warning: {message}", file=sys.stderr)
 
     warnings.showwarning = show_warning
+    if args.command in COMPILING_COMMANDS:
+        from .compile_cache import enable
+
+        enable()
     try:
         return int(args.func(args) or 0)
     except (CLIError, ImageError, CurveError, BitstreamError, FileExistsError, FileNotFoundError, ValueError) as e:
