@@ -54,8 +54,8 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="paper")
     ap.add_argument("--steps", type=int, help="step budget (default: the preset's)")
     ap.add_argument("--seconds", type=float, help="cap the fit at about this many seconds")
-    ap.add_argument("--batch", choices=["serial", "vmap", "map"], default="serial",
-                    help="fit the images one after the other (default) or together in one compiled loop")
+    ap.add_argument("--batch", choices=["serial", "threads", "vmap", "map"], default="serial",
+                    help="fit the images one after the other (default), concurrently (threads) or together in one compiled loop")
     ap.add_argument("--streams", help="folder for the .cool files")
     ap.add_argument("--out")
     args = ap.parse_args(argv)

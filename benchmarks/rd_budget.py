@@ -2,7 +2,7 @@
 
     python benchmarks/rd_budget.py [--images 1 5 23] [--crop 128] [--steps 1000]
                                    [--lmbdas 3e-4 1e-3 3e-3 1e-2] [--candidates 4] [--out F.json]
-    python benchmarks/rd_budget.py candidates [--crop 128] [--steps 500] [--modes vmap map default]
+    python benchmarks/rd_budget.py candidates [--crop 128] [--steps 500] [--modes threads vmap map default]
                                               [--out F.json]
 
 RD points use real file bytes (encode -> .cool), averaged per lambda over the images (mean bpp,
@@ -68,9 +68,9 @@ def main(argv=None):
     return 0
 
 
-def candidate_timing(imgs, config, steps, n, modes=("vmap", "map", None)) -> dict:
-    """Wall time of n seeds fitted together (vmap, lax.map, and the backend's default) vs n fits
-    one after the other; every executable is compiled beforehand (schedules take the budget as a
+def candidate_timing(imgs, config, steps, n, modes=("threads", "vmap", "map", None)) -> dict:
+    """Wall time of n seeds fitted together (concurrent threads, vmap, lax.map, and the backend's
+    default) vs n fits one after the other; every executable is compiled beforehand (schedules take the budget as a
     traced value, so a 2-step warm-up compiles what the timed runs use)."""
     x = image_to_chw(next(iter(imgs.values())))
     recipe = get_recipe("c3", steps)
@@ -91,6 +91,7 @@ def candidate_timing(imgs, config, steps, n, modes=("vmap", "map", None)) -> dic
         out[f"{name}_over_serial"] = out[f"{name}_seconds"] / out["serial_seconds"]
         out[f"{name}_costs"] = [c["rd_cost"] for c in together.candidates]
         out[f"{name}_chosen_is_min"] = together.candidates[together.chosen]["rd_cost"] == min(out[f"{name}_costs"])
+        out[f"{name}_same_as_serial"] = out[f"{name}_costs"] == out["serial_costs"]
     return out
 
 
@@ -101,7 +102,8 @@ def candidates_only(argv=None):
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--candidates", type=int, default=4)
     ap.add_argument("--preset", default="c3-kodak")
-    ap.add_argument("--modes", nargs="+", choices=["vmap", "map", "default"], default=["vmap", "map", "default"],
+    ap.add_argument("--modes", nargs="+", choices=["threads", "vmap", "map", "default"],
+                    default=["threads", "vmap", "map", "default"],
                     help="ways of fitting the candidates together to time against serial fits")
     ap.add_argument("--out")
     args = ap.parse_args(argv)

@@ -95,9 +95,9 @@ def encode_image(img: Image, config: ModelConfig, *, lmbda: float, steps: int, r
 
 def encode_images(imgs: list[Image], config: ModelConfig, *, lmbda: float, steps: int, recipe: str = "c3",
                   seed: int = 0, progress: bool = True, batch: str | None = None) -> list[tuple[bytes, dict]]:
-    """encode_image for several images of one size, fitted together in one compiled loop
-    (coolchic.fit.fit_batch: vmap on accelerators). encode_seconds and fit_seconds are each
-    image's share of the batch's time."""
+    """encode_image for several images of one size, fitted as coolchic.fit.fit_batch does (batch:
+    see coolchic.fit.batch_mode). encode_seconds and fit_seconds are each image's share of the
+    batch's time."""
     shapes = {(im.height, im.width, im.channels) for im in imgs}
     if len(shapes) != 1:
         raise ValueError(f"encode_images needs images of one size, got {sorted(shapes)}")

@@ -126,18 +126,38 @@ _CHUNK_CACHE: dict = {}
 
 
 def batch_mode() -> str:
-    """How several candidates are fitted by default: "serial" (one fit after the other) on every
-    backend, because it measured fastest everywhere so far; "vmap" and "map" stay selectable.
+    """How several candidates are fitted by default: "threads" on a CPU (separate fits run
+    concurrently, see SEPARATE), "serial" (one fit after the other) elsewhere. "vmap" and "map"
+    (one compiled loop for all) stay selectable.
     benchmarks/rd_budget.py candidates, 4 seeds of a c3-kodak fit, wall time over 4 serial fits:
-    2-core CPU, 256x256, 200 steps: vmap 1.28x, lax.map in one loop 1.02-1.19x
-    (results/candidates.json; XLA:CPU runs the batched dots and grouped convolutions of vmapped
-    candidates 1.5-2x slower than 4 separate ones). H200, 256x256, 1000 steps: vmap 4.6x (16.7 s
-    vs 3.6 s). Those H200 vmapped steps placed the latent grids on the ARM canvas with
-    dynamic_update_slice, which vmap turns into scatters (gathers in the backward pass), shrank
-    each candidate's tiles, and transposed the ARM context and the upsampled features
-    (arrays.stack_first); all gone since, not yet re-measured on a GPU
-    (benchmarks/gpu_check.sh; results in benchmarks/results/gpu/)."""
-    return "serial"
+    2-core CPU, 256x256, 200 steps (results/candidates.json): threads 0.7-0.8x, vmap 1.28x, lax.map
+    1.02-1.19x. The small ops of one fit leave a core idle part of the time, which a second fit
+    fills; XLA:CPU runs the batched dots and grouped convolutions of vmapped candidates 1.5-2x
+    slower than separate ones. H200, 256x256, 1000 steps: vmap 4.6x (16.7 s vs 3.6 s serial).
+    Those H200 vmapped steps placed the latent grids on the ARM canvas with dynamic_update_slice,
+    which vmap turns into scatters (gathers in the backward pass), shrank each candidate's tiles,
+    and transposed the ARM context and the upsampled features (arrays.stack_first); all gone
+    since, not yet re-measured on a GPU (benchmarks/gpu_check.sh; results in
+    benchmarks/results/gpu/)."""
+    return "threads" if jax.default_backend() == "cpu" else "serial"
+
+
+# Batch modes in which every candidate is its own fit (its own compiled loop, its own result, the
+# same as a fit of that seed alone); "threads" runs them concurrently, at most one per core.
+SEPARATE = ("serial", "threads")
+
+
+def _each(fn, items: list, batch: str) -> tuple[list, float]:
+    """([fn(item) for item in items], wall seconds), concurrently when batch == "threads"."""
+    t0 = time.perf_counter()
+    if batch == "threads" and len(items) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1)) as pool:
+            out = list(pool.map(fn, items))
+    else:
+        out = [fn(item) for item in items]
+    return out, time.perf_counter() - t0
 
 
 def chunk_fn(config: ModelConfig, stage: Stage, mode: str | None = None, per_candidate: bool = False):
@@ -259,11 +279,11 @@ def fit(
         directory that holds a checkpoint of the same problem resumes from it.
     stop_after: stop (after checkpointing) once this many steps are done in total — used to
         simulate an interruption.
-    batch: how several seeds are fitted: "vmap", "map" (both one compiled loop) or "serial";
-        default batch_mode().
+    batch: how several seeds are fitted: "vmap", "map" (both one compiled loop), "serial" or
+        "threads" (separate fits, one after the other or concurrently); default batch_mode().
     prune: (after, keep) — early pruning of candidates, as Cool-chic's restarts: every seed is
         fitted for `after` steps, the `keep` lowest RD costs go on to the end (resumed from their
-        checkpoints, so they follow exactly their unpruned paths). Serial fits only.
+        checkpoints, so they follow exactly their unpruned paths). Separate fits only.
     """
     batch = batch or batch_mode()
     if prune is not None:
@@ -272,15 +292,16 @@ def fit(
     if _batched:
         if seeds or params is not None or checkpoint_dir or stop_after is not None:
             raise ValueError("fit_batch takes one seed and no checkpoint, stop_after or initial params")
-        if batch == "serial":
-            return [fit(im, config, recipe, lmbda, seed, chunk=chunk, progress=progress) for im in image]
-    if seeds and len(seeds) > 1 and batch == "serial":
-        runs = [fit(image, config, recipe, lmbda, s, chunk=chunk, progress=progress, params=params,
-                    stop_after=stop_after, checkpoint_dir=checkpoint_dir and os.path.join(checkpoint_dir, f"seed{s}"))
-                for s in seeds]
+        if batch in SEPARATE:
+            return _each(lambda im: fit(im, config, recipe, lmbda, seed, chunk=chunk, progress=progress), list(image),
+                         batch)[0]
+    if seeds and len(seeds) > 1 and batch in SEPARATE:
+        runs, seconds = _each(lambda s: fit(
+            image, config, recipe, lmbda, s, chunk=chunk, progress=progress, params=params, stop_after=stop_after,
+            checkpoint_dir=checkpoint_dir and os.path.join(checkpoint_dir, f"seed{s}")), list(seeds), batch)
         chosen = int(np.argmin([r.candidates[0]["rd_cost"] for r in runs]))
         return dataclasses.replace(runs[chosen], candidates=[r.candidates[0] for r in runs], chosen=chosen,
-                                   seconds=sum(r.seconds for r in runs))
+                                   seconds=seconds)
     image = jnp.asarray(image, jnp.float32)
     c, *dims = image.shape[1:] if _batched else image.shape
     if len(dims) != (3 if config.is_video else 2):
@@ -324,7 +345,7 @@ def fit(
             carried, keys, opt)
         if resume:
             state, resume = load_checkpoint(checkpoint_dir, state), False
-        run = chunk_fn(config, stage, "map" if batch == "serial" else batch, per_candidate=_batched)
+        run = chunk_fn(config, stage, "map" if batch in SEPARATE else batch, per_candidate=_batched)
         if bar is not None:
             bar.n = done_before + int(state.step[0])
             bar.refresh()
@@ -375,8 +396,8 @@ def fit(
 def _fit_pruned(image, config, recipe, lmbda, seeds, after, keep, *, batch, chunk, checkpoint_dir, progress,
                 params) -> FitResult:
     """fit(..., prune=(after, keep)): see fit."""
-    if batch != "serial":
-        raise ValueError("early pruning works with serial candidates (batch='serial')")
+    if batch not in SEPARATE:
+        raise ValueError(f"early pruning works with separate fits (batch {' or '.join(map(repr, SEPARATE))})")
     if not 0 < keep < len(seeds):
         raise ValueError(f"keep must be between 1 and the number of candidates - 1, got {keep} of {len(seeds)}")
     if not 0 < after < recipe.steps:
@@ -385,12 +406,14 @@ def _fit_pruned(image, config, recipe, lmbda, seeds, after, keep, *, batch, chun
         root = checkpoint_dir or tmp
         run = lambda s, **kw: fit(image, config, recipe, lmbda, s, chunk=chunk, progress=progress,  # noqa: E731
                                   params=params, checkpoint_dir=os.path.join(root, f"seed{s}"), **kw)
-        early = {s: run(s, stop_after=after) for s in seeds}
+        runs, t_early = _each(lambda s: run(s, stop_after=after), seeds, batch)
+        early = dict(zip(seeds, runs))
         kept = sorted(seeds, key=lambda s: early[s].candidates[0]["rd_cost"])[:keep]
-        done = {s: run(s) for s in kept}
+        runs, t_done = _each(run, kept, batch)
+        done = dict(zip(kept, runs))
     chosen_seed = min(kept, key=lambda s: done[s].candidates[0]["rd_cost"])
     rows = [done[s].candidates[0] if s in done else {**early[s].candidates[0], "pruned_at": after} for s in seeds]
-    seconds = sum(r.seconds for r in early.values()) + sum(r.seconds for r in done.values())
+    seconds = t_early + t_done
     return dataclasses.replace(done[chosen_seed], candidates=rows, chosen=seeds.index(chosen_seed), seconds=seconds)
 
 
