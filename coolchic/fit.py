@@ -151,10 +151,9 @@ def _each(fn, items: list, batch: str) -> tuple[list, float]:
     """([fn(item) for item in items], wall seconds), concurrently when batch == "threads"."""
     t0 = time.perf_counter()
     if batch == "threads" and len(items) > 1:
-        from concurrent.futures import ThreadPoolExecutor
+        from .threads import map_concurrently
 
-        with ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1)) as pool:
-            out = list(pool.map(fn, items))
+        out = map_concurrently(fn, items, os.cpu_count() or 1)
     else:
         out = [fn(item) for item in items]
     return out, time.perf_counter() - t0
@@ -273,8 +272,8 @@ def fit(
 ) -> FitResult:
     """Fit the model to one image (C, H, W) in [0, 1].
 
-    seeds: fit one candidate per seed, all together under vmap in one compiled loop, and return
-        the one with the lowest RD cost (MSE + lambda * latent bpp, latents hard-rounded).
+    seeds: fit one candidate per seed (as `batch` says) and return the one with the lowest RD
+        cost (MSE + lambda * latent bpp, latents hard-rounded).
     checkpoint_dir: the state is saved there at every chunk end, and a fit started with a
         directory that holds a checkpoint of the same problem resumes from it.
     stop_after: stop (after checkpointing) once this many steps are done in total — used to

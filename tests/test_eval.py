@@ -176,3 +176,10 @@ def test_eval_batch_fits_same_size_images_together(tmp_path, monkeypatch):
         assert b[k]["decoded_matches_encoder"]
         assert b[k]["psnr"] == pytest.approx(a[k]["psnr"], abs=0.05)
         assert b[k]["bpp"] == pytest.approx(a[k]["bpp"], rel=0.03)
+    # --jobs 2: the same fits run concurrently, so the same files, byte for byte
+    jobs = tmp_path / "jobs.json"
+    assert main(["eval", *files, "--lmbda", "2e-3", "--out", str(jobs), "--jobs", "2", *EVAL_ARGS]) == 0
+    c = {r["image"]: r for r in json.loads(jobs.read_text())["images"]}
+    for k in a:
+        assert (c[k]["bytes"], c[k]["psnr"], c[k]["bpp_estimated"]) == (a[k]["bytes"], a[k]["psnr"], a[k]["bpp_estimated"])
+    assert main(["eval", *files, "--lmbda", "2e-3", "--out", str(jobs), "--jobs", "2", "--batch", *EVAL_ARGS]) == 1
