@@ -320,9 +320,12 @@ def evaluate_images(paths, lmbdas, steps, preset, recipe, out, crop=None, progre
             bar.set_postfix_str(f"bpp={rows[key]['bpp']:.3f} psnr={rep['psnr']:.2f}")
             bar.update(1)
 
+    def load(f):
+        return centre_crop(read_image(f), crop, f)
+
     try:
         if batch:  # same-size images of one lambda fitted together under vmap
-            imgs = {f: centre_crop(read_image(f), crop, f) for f in dict.fromkeys(f for f, _ in todo)}
+            imgs = {f: load(f) for f in dict.fromkeys(f for f, _ in todo)}
             groups: dict = {}
             for f, lm in todo:
                 im = imgs[f]
@@ -339,7 +342,7 @@ def evaluate_images(paths, lmbdas, steps, preset, recipe, out, crop=None, progre
 
             def job(item):
                 f, lm = item
-                img = centre_crop(read_image(f), crop, f)
+                img = load(f)
                 return img, encode_image(img, config, lmbda=lm, steps=steps, recipe=recipe, seed=seed, progress=False)
 
             if bar is not None:
@@ -350,7 +353,7 @@ def evaluate_images(paths, lmbdas, steps, preset, recipe, out, crop=None, progre
             current_file, img = None, None
             for f, lm in todo:
                 if f != current_file:
-                    img = centre_crop(read_image(f), crop, f)
+                    img = load(f)
                     current_file = f
                 if bar is not None:
                     bar.set_description_str(f"eval {image_name(f)} lambda={lm:g}")

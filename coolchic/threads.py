@@ -33,7 +33,7 @@ def as_completed(fn, items: list, workers: int):
                 stop.set()
                 done.put((i, e, None))
 
-    for _ in range(max(1, min(workers, len(items)))):
+    for _ in range(min(workers, len(items))):
         threading.Thread(target=work, daemon=True).start()
     try:
         for _ in range(len(items)):
