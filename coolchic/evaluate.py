@@ -250,8 +250,8 @@ def evaluate_images(paths, lmbdas, steps, preset, recipe, out, crop=None, progre
     if batch and jobs > 1:
         raise EvalError("--batch and --jobs are two ways of fitting images together: choose one")
     if batch:
-        say("coolchic eval: --batch fits same-size images together under vmap, which has so far measured slower "
-            "than fitting them one after the other (CPU and H200; see coolchic.fit.batch_mode)")
+        say("coolchic eval: --batch fits same-size images together under vmap, which has so far measured no faster "
+            "than fitting them one after the other (CPU: about the same; H200: slower; see coolchic.fit.batch_mode)")
 
     settings = {"steps": steps, "preset": preset, "recipe": recipe, "crop": _crop_str(crop), "seed": int(seed)}
     name = f"coolchic-jax {recipe} {preset} {steps} steps" + (f" crop {settings['crop']}" if crop else "")
@@ -452,7 +452,8 @@ def add_parser(subparsers):
                    "(.json CompressAI, .csv C3, .tsv Cool-chic, or a results.json)")
     e.add_argument("--batch", action="store_true",
                    help="fit the images of one size together, per lambda, in one vmapped loop (so far measured "
-                   "slower than one after the other, on a CPU and an H200; kept for studying batching)")
+                   "no faster than one after the other: about the same on a CPU, slower on an H200; kept for "
+                   "studying batching)")
     e.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
                    help="run N (image, lambda) fits concurrently (CPU: 2 jobs on 2 cores finish ~1.3x sooner; "
                         "each row's encode_seconds then shares the cores)")

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .arrays import one_at_a_time
 from .config import ModelConfig
 from .model import model_of
 from .quantizers import hard_round
@@ -71,20 +72,22 @@ def init_state(params, stage: Stage, key, opt_state=None) -> FitState:
     )
 
 
-def loss_terms(params, latents, config: ModelConfig, image, lmbda):
+def loss_terms(params, latents, config: ModelConfig, image, lmbda, one_by_one: bool = False):
     """(loss, mse, bpp) for latents already passed through a quantizer; image is (C, H, W) or a
-    video (C, T, H, W), bpp is per pixel (of all frames)."""
-    mse, bits = model_of(config).rd_terms(params, latents, config, image)
+    video (C, T, H, W), bpp is per pixel (of all frames). one_by_one: vmapped candidates evaluate
+    their networks one after the other (arrays.one_at_a_time; for XLA:CPU)."""
+    rd = lambda pq, x: model_of(config).rd_terms(*pq, config, x)  # noqa: E731
+    mse, bits = (one_at_a_time(rd) if one_by_one else rd)((params, latents), image)
     bpp = bits / image[0].size
     return mse + lmbda * bpp, mse, bpp
 
 
-def _make_step(config: ModelConfig, stage: Stage):
+def _make_step(config: ModelConfig, stage: Stage, one_by_one: bool = False):
     opt = _optimizer(stage)
 
     def objective(params, key, progress, image, lmbda):
         q = stage.quantize(config.scale_latents(params["latents"]), key, progress)
-        loss, mse, bpp = loss_terms(params, q, config, image, lmbda)
+        loss, mse, bpp = loss_terms(params, q, config, image, lmbda, one_by_one)
         return loss, (mse, bpp)
 
     grad_fn = jax.value_and_grad(objective, has_aux=True)
@@ -130,15 +133,15 @@ def batch_mode() -> str:
     concurrently, see SEPARATE), "serial" (one fit after the other) elsewhere. "vmap" and "map"
     (one compiled loop for all) stay selectable.
     benchmarks/rd_budget.py candidates, 4 seeds of a c3-kodak fit, wall time over 4 serial fits:
-    2-core CPU, 256x256, 200 steps (results/candidates.json): threads 0.7-0.8x, vmap 1.28x, lax.map
-    1.02-1.19x. The small ops of one fit leave a core idle part of the time, which a second fit
-    fills; XLA:CPU runs the batched dots and grouped convolutions of vmapped candidates 1.5-2x
-    slower than separate ones. H200, 256x256, 1000 steps: vmap 4.6x (16.7 s vs 3.6 s serial).
-    Those H200 vmapped steps placed the latent grids on the ARM canvas with dynamic_update_slice,
-    which vmap turns into scatters (gathers in the backward pass), shrank each candidate's tiles,
-    and transposed the ARM context and the upsampled features (arrays.stack_first); all gone
-    since, not yet re-measured on a GPU (benchmarks/gpu_check.sh; results in
-    benchmarks/results/gpu/)."""
+    2-core CPU, 256x256, 200 steps (results/candidates.json): threads 0.69-0.81x, vmap 1.04x, lax.map
+    1.05x. The small ops of one fit leave a core idle part of the time, which a second fit fills.
+    A vmapped step on a CPU evaluates the candidates' networks one after the other
+    (arrays.one_at_a_time): XLA:CPU ran them batched (batched matmuls, grouped convolutions)
+    1.3-1.4x slower than separately, which made vmap 1.28-1.35x. H200, 256x256, 1000 steps: vmap
+    4.6x (16.7 s vs 3.6 s serial), with the ARM canvas placed by dynamic_update_slice (scatters
+    and gathers under vmap), shrunken tiles per candidate, and full transposes of the ARM context
+    and upsampled features (arrays.stack_first); all fixed since, not yet re-measured on a GPU
+    (benchmarks/gpu_check.sh; results in benchmarks/results/gpu/)."""
     return "threads" if jax.default_backend() == "cpu" else "serial"
 
 
@@ -163,7 +166,8 @@ def chunk_fn(config: ModelConfig, stage: Stage, mode: str | None = None, per_can
     """Compiled `(state, n, image, lmbda, total) -> state` running n steps of every candidate.
 
     The state carries a leading candidate axis; candidates (e.g. seeds) are fitted together in
-    one loop, batched with `jax.vmap` (or `lax.map`, see batch_mode). per_candidate: `image` has
+    one loop, batched with `jax.vmap` (on a CPU with the networks run one candidate at a time
+    inside it, see batch_mode) or `lax.map`. per_candidate: `image` has
     the candidate axis too (several same-shape images or video patches fitted together).
     `total` (the stage length, on which schedules depend) is traced, so one executable serves
     every step budget: cached per (config, stage without its length, mode, per_candidate).
@@ -171,7 +175,7 @@ def chunk_fn(config: ModelConfig, stage: Stage, mode: str | None = None, per_can
     mode = mode or batch_mode()
     key = (config, dataclasses.replace(stage, steps=0), mode, per_candidate)
     if key not in _CHUNK_CACHE:
-        one = _make_step(config, stage)
+        one = _make_step(config, stage, one_by_one=mode == "vmap" and jax.default_backend() == "cpu")
         if mode == "vmap":
             step = jax.vmap(one, in_axes=(0, 0 if per_candidate else None, None, None))
         elif per_candidate:

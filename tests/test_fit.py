@@ -167,3 +167,44 @@ def test_vmapped_step_adds_no_copies(crop, recipe):
     prims = {e.primitive.name for e in _equations(jax.make_jaxpr(vmapped)(many, crop, 1e-3, 20).jaxpr)}
     assert not {p for p in prims if "gather" in p or "scatter" in p}
     assert _image_sized_transposes(vmapped, many, crop, 3) == _image_sized_transposes(step, one, crop, 1)
+
+
+def test_one_at_a_time_equals_batched_and_batches_no_dot():
+    """arrays.one_at_a_time under vmap: the values and gradients of plain vmap (for batched and
+    shared arguments alike), while its program holds only unbatched matmuls (a lax.map)."""
+    import jax.numpy as jnp
+
+    from coolchic.arrays import one_at_a_time
+
+    def f(wx, y):
+        h = jnp.tanh(wx[0] @ wx[1])
+        return jnp.sum(h * y), h
+
+    def loss(fn, w, x, y):
+        s, h = jax.vmap(fn, in_axes=((0, None), None))((w, x), y)
+        return jnp.sum(s) + jnp.sum(h**2)
+
+    k = jax.random.split(jax.random.PRNGKey(0), 3)
+    args = (jax.random.normal(k[0], (3, 4, 5)), jax.random.normal(k[1], (5, 6)), jax.random.normal(k[2], (4, 6)))
+    grad = jax.value_and_grad(loss, argnums=(1, 2))
+    _leaves_close(grad(one_at_a_time(f), *args), grad(f, *args), atol=1e-5)
+    dots = [e for e in _equations(jax.make_jaxpr(lambda *a: grad(one_at_a_time(f), *a))(*args).jaxpr)
+            if e.primitive.name == "dot_general"]
+    assert len(dots) >= 3 and all(not e.params["dimension_numbers"][1][0] for e in dots)
+
+
+def test_vmapped_step_with_one_by_one_loss_equals_batched_step(crop):
+    """The CPU's vmapped step (loss one candidate at a time) follows the fully batched one."""
+    from coolchic.fit import _make_step, _stack, init_state
+    from coolchic.model import init_params
+    from coolchic.recipes import get_recipe
+
+    stage = get_recipe("c3", 20).stages[0]
+    params = [init_params(jax.random.PRNGKey(s), SMALL, *crop.shape[1:]) for s in range(2)]
+    state = jax.vmap(lambda p, k: init_state(p, stage, k))(_stack(params), jax.random.split(jax.random.PRNGKey(0), 2))
+    out = []
+    for one_by_one in (False, True):
+        step = jax.jit(jax.vmap(_make_step(SMALL, stage, one_by_one), in_axes=(0, None, None, None)))
+        s = step(step(state, crop, 1e-3, 20), crop, 1e-3, 20)
+        out.append((s.params, s.opt_state, s.loss))
+    _leaves_close(out[1], out[0], atol=1e-5)
