@@ -176,17 +176,19 @@ def test_one_at_a_time_equals_batched_and_batches_no_dot():
 
     from coolchic.arrays import one_at_a_time
 
-    def f(wx, y):
-        h = jnp.tanh(wx[0] @ wx[1])
+    def f(wxb, y):
+        w, x, b = wxb
+        h = jnp.tanh(w @ x + b)
         return jnp.sum(h * y), h
 
-    def loss(fn, w, x, y):
-        s, h = jax.vmap(fn, in_axes=((0, None), None))((w, x), y)
+    def loss(fn, w, x, b, y):  # w, x per candidate; b (differentiated) and y (data) shared
+        s, h = jax.vmap(fn, in_axes=((0, 0, None), None))((w, x, b), y)
         return jnp.sum(s) + jnp.sum(h**2)
 
-    k = jax.random.split(jax.random.PRNGKey(0), 3)
-    args = (jax.random.normal(k[0], (3, 4, 5)), jax.random.normal(k[1], (5, 6)), jax.random.normal(k[2], (4, 6)))
-    grad = jax.value_and_grad(loss, argnums=(1, 2))
+    k = jax.random.split(jax.random.PRNGKey(0), 4)
+    shapes = [(3, 4, 5), (3, 5, 6), (4, 6), (4, 6)]
+    args = [jax.random.normal(key, shape) for key, shape in zip(k, shapes)]
+    grad = jax.value_and_grad(loss, argnums=(1, 2, 3))
     _leaves_close(grad(one_at_a_time(f), *args), grad(f, *args), atol=1e-5)
     dots = [e for e in _equations(jax.make_jaxpr(lambda *a: grad(one_at_a_time(f), *a))(*args).jaxpr)
             if e.primitive.name == "dot_general"]
