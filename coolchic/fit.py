@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -212,15 +213,20 @@ def _ckpt_paths(directory: str):
     return os.path.join(directory, "state"), os.path.join(directory, "meta.json")
 
 
+# Orbax keys its completion signals per process, not per checkpointer: concurrent saves from the candidate
+# threads (batch="threads") can hang or fail. One save or restore at a time.
+_ORBAX_LOCK = threading.Lock()
+
+
 def save_checkpoint(directory: str, stage_index: int, state: FitState, meta: dict) -> None:
     import orbax.checkpoint as ocp
 
     directory = os.path.abspath(directory)
     os.makedirs(directory, exist_ok=True)
     state_path, meta_path = _ckpt_paths(directory)
-    ckpt = ocp.StandardCheckpointer()
-    ckpt.save(state_path + ".tmp", state, force=True)
-    ckpt.wait_until_finished()
+    with _ORBAX_LOCK, ocp.StandardCheckpointer() as ckpt:
+        ckpt.save(state_path + ".tmp", state, force=True)
+        ckpt.wait_until_finished()
     if os.path.exists(state_path):
         import shutil
 
@@ -236,7 +242,8 @@ def load_checkpoint(directory: str, target: FitState) -> FitState:
     import orbax.checkpoint as ocp
 
     state_path, _ = _ckpt_paths(os.path.abspath(directory))
-    return ocp.StandardCheckpointer().restore(state_path, target)
+    with _ORBAX_LOCK, ocp.StandardCheckpointer() as ckpt:
+        return ckpt.restore(state_path, target)
 
 
 def checkpoint_meta(directory: str) -> dict | None:

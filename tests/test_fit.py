@@ -1,11 +1,14 @@
 """The fitting loop: RD trade-off, determinism, resume, compile-once."""
 
+import threading
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from coolchic.config import ModelConfig, causal_context
-from coolchic.fit import chunk_fn, evaluate, fit, fit_batch
+from coolchic.fit import chunk_fn, checkpoint_meta, evaluate, fit, fit_batch, load_checkpoint, save_checkpoint
 from coolchic.recipes import coolchic_recipe
 
 # A small architecture shared by the tests in this module, so compiled steps are reused.
@@ -56,6 +59,30 @@ def test_checkpoint_of_another_fit_is_refused(crop, tmp_path):
     with pytest.raises(ValueError, match="different fit"):
         fit(crop, SMALL, coolchic_recipe(20), 2e-3, progress=False, chunk=10, checkpoint_dir=ckpt)
 
+
+def test_checkpoints_saved_from_threads_at_once(tmp_path):
+    # Candidate threads save their checkpoints concurrently; unserialised, orbax mixes up their completion
+    # signals (fails or hangs within a few saves). Daemon threads, so a hang fails the test instead of blocking.
+    state = {"w": jnp.ones((8, 12)), "b": jnp.arange(5.0)}  # jax arrays: orbax's async path
+    errors = []
+
+    def saves(k):
+        try:
+            for i in range(5):
+                save_checkpoint(str(tmp_path / f"seed{k}"), 0, {**state, "b": state["b"] + i}, {"seed": k})
+        except Exception as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=saves, args=(k,), daemon=True) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and not any(t.is_alive() for t in threads)
+    for k in range(3):
+        back = load_checkpoint(str(tmp_path / f"seed{k}"), state)
+        np.testing.assert_array_equal(back["b"], state["b"] + 4)
+        assert checkpoint_meta(str(tmp_path / f"seed{k}"))["seed"] == k
 
 def test_step_is_compiled_once_across_chunks(crop):
     recipe = coolchic_recipe(40)
