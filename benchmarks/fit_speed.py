@@ -2,9 +2,11 @@
 
     python benchmarks/fit_speed.py [IMAGE] [--presets c3-kodak mac-2000] [--steps 20] [--out F.json]
 
-Prints one JSON object {preset: {"seconds_per_step", "compile_seconds", "split": {...}}}. The split
-times each part of the step on its own (forward+backward of the ARM rate, of the upsampling, of
-the synthesis; the optimizer as the full step minus the gradient), so the sum is approximate.
+Prints one JSON object {preset: {"seconds_per_step", "compile_seconds", "split": {...}}}. Steps are
+those of the Cool-chic recipe's first stage (uniform noise, as in the split); compile_seconds is the
+one compile of that recipe's step, all stages in one executable (see coolchic.fit.chunk_fn). The
+split times each part of the step on its own (forward+backward of the ARM rate, of the upsampling,
+of the synthesis; the optimizer as the full step minus the gradient), so the sum is approximate.
 """
 
 from __future__ import annotations
@@ -45,19 +47,20 @@ def bench_preset(name: str, image: np.ndarray, steps: int) -> dict:
     config = get_preset(name).config
     c, h, w = image.shape
     x = jnp.asarray(image)
-    stage = coolchic_recipe(10**6).stages[0]
+    stages = coolchic_recipe(10**6).stages
+    stage = stages[0]
     params = init_params(jax.random.PRNGKey(0), config, h, w)
     state = jax.vmap(lambda p, k: init_state(p, stage, k))(_stack([params]), jnp.stack([jax.random.PRNGKey(1)]))
-    run = chunk_fn(config, stage)
+    run = chunk_fn(config, stages)
     lm = jnp.float32(1e-3)
     t0 = time.perf_counter()
     total = jnp.int32(10**6)
-    state = jax.block_until_ready(run(state, jnp.int32(1), x, lm, total))
+    state = jax.block_until_ready(run(state, jnp.int32(1), x, lm, total, jnp.int32(0)))
     compile_s = time.perf_counter() - t0
     per_chunk = []
     for _ in range(5):
         t = time.perf_counter()
-        state = jax.block_until_ready(run(state, jnp.int32(steps), x, lm, total))
+        state = jax.block_until_ready(run(state, jnp.int32(steps), x, lm, total, jnp.int32(0)))
         per_chunk.append((time.perf_counter() - t) / steps)
     sps = float(np.median(per_chunk))
 

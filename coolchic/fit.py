@@ -1,10 +1,11 @@
 """The one fitting loop: many optimisation steps per compiled call, resumable.
 
-A fit runs the stages of a Recipe in order. Each stage compiles one chunk function
-`(state, n_steps, image, lmbda) -> state` (a `fori_loop` with a traced trip count, so chunks of any
-length reuse the same executable); per-step randomness is `fold_in(key, step)` and schedules are
-functions of the step, all on device. Because a step depends only on (state, step), a fit that is
-checkpointed, interrupted and resumed follows the same trajectory as an uninterrupted one.
+A fit runs the stages of a Recipe in order through one compiled chunk function
+`(state, n_steps, image, lmbda, stage_length, stage_index) -> state` (a `fori_loop` with a traced
+trip count and stage, so chunks of any length and every stage reuse the same executable);
+per-step randomness is `fold_in(key, step)` and schedules are functions of the step, all on
+device. Because a step depends only on (state, step), a fit that is checkpointed, interrupted and
+resumed follows the same trajectory as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ class FitState:
     bpp: jnp.ndarray
 
 
-def _optimizer(stage: Stage) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(stage.clip_norm), optax.scale_by_adam())
+def _optimizer(clip_norm) -> optax.GradientTransformation:
+    return optax.chain(optax.clip_by_global_norm(clip_norm), optax.scale_by_adam())
 
 
 def init_state(params, stage: Stage, key, opt_state=None) -> FitState:
@@ -56,7 +57,7 @@ def init_state(params, stage: Stage, key, opt_state=None) -> FitState:
     # two leaves (or by params and best_params) cannot be donated twice.
     copy = lambda t: jax.tree.map(lambda a: jnp.array(a, dtype=a.dtype, copy=True), t)  # noqa: E731
     params = copy(params)
-    opt_state = _optimizer(stage).init(params) if opt_state is None else copy(opt_state)
+    opt_state = _optimizer(stage.clip_norm).init(params) if opt_state is None else copy(opt_state)
     return FitState(
         params=params,
         opt_state=opt_state,
@@ -83,23 +84,10 @@ def loss_terms(params, latents, config: ModelConfig, image, lmbda, one_by_one: b
     return mse + lmbda * bpp, mse, bpp
 
 
-def _make_step(config: ModelConfig, stage: Stage, one_by_one: bool = False):
-    opt = _optimizer(stage)
+def _bookkeeping(stage: Stage):
+    """The end of a step of `stage`: best parameters, plateau lr drops and resets, metrics."""
 
-    def objective(params, key, progress, image, lmbda):
-        q = stage.quantize(config.scale_latents(params["latents"]), key, progress)
-        loss, mse, bpp = loss_terms(params, q, config, image, lmbda, one_by_one)
-        return loss, (mse, bpp)
-
-    grad_fn = jax.value_and_grad(objective, has_aux=True)
-
-    def step(state: FitState, image, lmbda, total) -> FitState:
-        progress = state.step.astype(jnp.float32) / jnp.maximum(total, 1).astype(jnp.float32)
-        key = jax.random.fold_in(state.key, state.step)
-        (loss, (mse, bpp)), grads = grad_fn(state.params, key, progress, image, lmbda)
-        updates, opt_state = opt.update(grads, state.opt_state, state.params)
-        lr = stage.learning_rate(progress) * state.lr_scale
-        params = optax.apply_updates(state.params, jax.tree.map(lambda u: -lr * u, updates))
+    def finish(state: FitState, params, opt_state, loss, mse, bpp) -> FitState:
         # Loss was measured at state.params: that is the candidate for "best".
         better = loss < state.best_loss
         pick = lambda cond, a, b: jax.tree.map(lambda x, y: jnp.where(cond, x, y), a, b)  # noqa: E731
@@ -122,6 +110,42 @@ def _make_step(config: ModelConfig, stage: Stage, one_by_one: bool = False):
             best_params=best_params, best_opt_state=best_opt, best_loss=jnp.minimum(loss, state.best_loss),
             lr_scale=lr_scale, since_best=since, loss=loss, mse=mse, bpp=bpp,
         )
+
+    return finish
+
+
+def _make_step(config: ModelConfig, stages: tuple[Stage, ...], one_by_one: bool = False):
+    """One optimisation step for any stage of a recipe: the stage index is traced, so a recipe
+    compiles once (not once per stage). lax.switch picks the stage's quantizer, learning rate and
+    bookkeeping (keep-best, plateau), each branch written with that stage's flags as constants:
+    one compile instead of two for the two-stage recipes (c3-kodak on 256x256: 9.4-10.4 s vs
+    7.3-8.1 s per stage), the same time per step."""
+
+    def chosen(fns):  # (si, *args) -> fns[si](*args)
+        if len(fns) == 1:
+            return lambda si, *a: fns[0](*a)
+        return lambda si, *a: jax.lax.switch(si, fns, *a)
+
+    quantize = chosen([s.quantize for s in stages])
+    learning_rate = chosen([s.learning_rate for s in stages])
+    clip_norm = chosen([lambda s=s: jnp.float32(s.clip_norm) for s in stages])
+    bookkeeping = chosen([_bookkeeping(s) for s in stages])
+
+    def objective(params, si, key, progress, image, lmbda):
+        q = quantize(si, config.scale_latents(params["latents"]), key, progress)
+        loss, mse, bpp = loss_terms(params, q, config, image, lmbda, one_by_one)
+        return loss, (mse, bpp)
+
+    grad_fn = jax.value_and_grad(objective, has_aux=True)
+
+    def step(state: FitState, image, lmbda, total, si) -> FitState:
+        progress = state.step.astype(jnp.float32) / jnp.maximum(total, 1).astype(jnp.float32)
+        key = jax.random.fold_in(state.key, state.step)
+        (loss, (mse, bpp)), grads = grad_fn(state.params, si, key, progress, image, lmbda)
+        updates, opt_state = _optimizer(clip_norm(si)).update(grads, state.opt_state, state.params)
+        lr = learning_rate(si, progress) * state.lr_scale
+        params = optax.apply_updates(state.params, jax.tree.map(lambda u: -lr * u, updates))
+        return bookkeeping(si, state, params, opt_state, loss, mse, bpp)
 
     return step
 
@@ -164,31 +188,34 @@ def _each(fn, items: list, batch: str) -> tuple[list, float]:
     return out, time.perf_counter() - t0
 
 
-def chunk_fn(config: ModelConfig, stage: Stage, mode: str | None = None, per_candidate: bool = False):
-    """Compiled `(state, n, image, lmbda, total) -> state` running n steps of every candidate.
+def chunk_fn(config: ModelConfig, stages: tuple[Stage, ...], mode: str | None = None, per_candidate: bool = False):
+    """Compiled `(state, n, image, lmbda, total, stage_index) -> state` running n steps of every
+    candidate in stage `stages[stage_index]`.
 
     The state carries a leading candidate axis; candidates (e.g. seeds) are fitted together in
     one loop, batched with `jax.vmap` (on a CPU with the networks run one candidate at a time
     inside it, see batch_mode) or `lax.map`. per_candidate: `image` has
     the candidate axis too (several same-shape images or video patches fitted together).
-    `total` (the stage length, on which schedules depend) is traced, so one executable serves
-    every step budget: cached per (config, stage without its length, mode, per_candidate).
+    `total` (the stage length, on which schedules depend) and the stage index are traced, so one
+    executable serves every stage and step budget of a recipe: cached per (config, stages without
+    their lengths, mode, per_candidate).
     """
     mode = mode or batch_mode()
-    key = (config, dataclasses.replace(stage, steps=0), mode, per_candidate)
+    stages = tuple(dataclasses.replace(s, steps=0) for s in stages)
+    key = (config, stages, mode, per_candidate)
     if key not in _CHUNK_CACHE:
-        one = _make_step(config, stage, one_by_one=mode == "vmap" and jax.default_backend() == "cpu")
+        one = _make_step(config, stages, one_by_one=mode == "vmap" and jax.default_backend() == "cpu")
         if mode == "vmap":
-            step = jax.vmap(one, in_axes=(0, 0 if per_candidate else None, None, None))
+            step = jax.vmap(one, in_axes=(0, 0 if per_candidate else None, None, None, None))
         elif per_candidate:
-            def step(state, image, lmbda, total):
-                return jax.lax.map(lambda si: one(si[0], si[1], lmbda, total), (state, image))
+            def step(state, image, lmbda, total, si):
+                return jax.lax.map(lambda s_im: one(s_im[0], s_im[1], lmbda, total, si), (state, image))
         else:
-            def step(state, image, lmbda, total):
-                return jax.lax.map(lambda s: one(s, image, lmbda, total), state)
+            def step(state, image, lmbda, total, si):
+                return jax.lax.map(lambda s: one(s, image, lmbda, total, si), state)
 
-        def run(state, n, image, lmbda, total):
-            return jax.lax.fori_loop(0, n, lambda i, s: step(s, image, lmbda, total), state)
+        def run(state, n, image, lmbda, total, si):
+            return jax.lax.fori_loop(0, n, lambda i, s: step(s, image, lmbda, total, si), state)
 
         _CHUNK_CACHE[key] = jax.jit(run, donate_argnums=0)
     return _CHUNK_CACHE[key]
@@ -345,6 +372,7 @@ def fit(
     lm = jnp.float32(lmbda)
     state = None
     interrupted = False
+    run = chunk_fn(config, recipe.stages, "map" if batch in SEPARATE else batch, per_candidate=_batched)
     for si in range(start_stage, len(recipe.stages)):
         stage = recipe.stages[si]
         carried, opt = params, None
@@ -356,7 +384,6 @@ def fit(
             carried, keys, opt)
         if resume:
             state, resume = load_checkpoint(checkpoint_dir, state), False
-        run = chunk_fn(config, stage, "map" if batch in SEPARATE else batch, per_candidate=_batched)
         if bar is not None:
             bar.n = done_before + int(state.step[0])
             bar.refresh()
@@ -368,7 +395,7 @@ def fit(
                     interrupted = True
                     done_before += int(state.step[0])
                     break
-            state = run(state, jnp.int32(n), image, lm, jnp.int32(stage.steps))
+            state = run(state, jnp.int32(n), image, lm, jnp.int32(stage.steps), jnp.int32(si))
             g = done_before + int(state.step[0])
             b = int(jnp.argmin(state.loss))
             history.append((g, float(state.loss[b]), float(state.mse[b]), float(state.bpp[b])))

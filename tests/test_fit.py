@@ -86,11 +86,13 @@ def test_checkpoints_saved_from_threads_at_once(tmp_path):
 
 def test_step_is_compiled_once_across_chunks(crop):
     recipe = coolchic_recipe(40)
+    run = chunk_fn(SMALL, recipe.stages, "map")  # one executable for both stages and every budget
+    assert chunk_fn(SMALL, coolchic_recipe(70).stages, "map") is run
     fit(crop, SMALL, recipe, 1e-3, progress=False, chunk=7)  # chunks of 7 and a shorter last one
-    sizes = [chunk_fn(SMALL, stage)._cache_size() for stage in recipe.stages]
+    size = run._cache_size()
     fit(crop, SMALL, recipe, 5e-3, progress=False, chunk=13)  # another lambda: still no recompile
     fit(crop, SMALL, coolchic_recipe(70), 1e-3, progress=False, chunk=30)  # another budget: same
-    assert [chunk_fn(SMALL, stage)._cache_size() for stage in recipe.stages] == sizes
+    assert run._cache_size() == size
 
 
 @pytest.mark.parametrize("batch", ["vmap", "map", "serial", "threads"])
@@ -164,7 +166,7 @@ def _image_sized_transposes(step, state, image, per: int) -> list:
     """Per-candidate sizes of the transposes that move data (not just unit axes) of arrays at
     least as large as the image, in one traced step."""
     h, w = image.shape[1:]
-    jaxpr = jax.make_jaxpr(step)(state, image, 1e-3, 20).jaxpr
+    jaxpr = jax.make_jaxpr(step)(state, image, 1e-3, 20, 1).jaxpr
     sizes = []
     for e in _equations(jaxpr):
         aval = e.invars[0].aval if e.invars else None
@@ -184,14 +186,14 @@ def test_vmapped_step_adds_no_copies(crop, recipe):
     from coolchic.model import init_params
     from coolchic.recipes import get_recipe
 
-    stage = get_recipe(recipe, 20).stages[0]
-    step = _make_step(SMALL, stage)
+    stages = get_recipe(recipe, 20).stages
+    step = _make_step(SMALL, stages)  # the step of every stage: quantizer and lr picked by lax.switch
     params = [init_params(jax.random.PRNGKey(s), SMALL, *crop.shape[1:]) for s in range(3)]
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
-    one = init_state(params[0], stage, keys[0])
-    many = jax.vmap(lambda p, k: init_state(p, stage, k))(_stack(params), keys)
-    vmapped = jax.vmap(step, in_axes=(0, None, None, None))
-    prims = {e.primitive.name for e in _equations(jax.make_jaxpr(vmapped)(many, crop, 1e-3, 20).jaxpr)}
+    one = init_state(params[0], stages[0], keys[0])
+    many = jax.vmap(lambda p, k: init_state(p, stages[0], k))(_stack(params), keys)
+    vmapped = jax.vmap(step, in_axes=(0, None, None, None, None))
+    prims = {e.primitive.name for e in _equations(jax.make_jaxpr(vmapped)(many, crop, 1e-3, 20, 1).jaxpr)}
     assert not {p for p in prims if "gather" in p or "scatter" in p}
     assert _image_sized_transposes(vmapped, many, crop, 3) == _image_sized_transposes(step, one, crop, 1)
 
@@ -228,12 +230,12 @@ def test_vmapped_step_with_one_by_one_loss_equals_batched_step(crop):
     from coolchic.model import init_params
     from coolchic.recipes import get_recipe
 
-    stage = get_recipe("c3", 20).stages[0]
+    stages = get_recipe("c3", 20).stages
     params = [init_params(jax.random.PRNGKey(s), SMALL, *crop.shape[1:]) for s in range(2)]
-    state = jax.vmap(lambda p, k: init_state(p, stage, k))(_stack(params), jax.random.split(jax.random.PRNGKey(0), 2))
+    state = jax.vmap(lambda p, k: init_state(p, stages[0], k))(_stack(params), jax.random.split(jax.random.PRNGKey(0), 2))
     out = []
     for one_by_one in (False, True):
-        step = jax.jit(jax.vmap(_make_step(SMALL, stage, one_by_one), in_axes=(0, None, None, None)))
-        s = step(step(state, crop, 1e-3, 20), crop, 1e-3, 20)
+        step = jax.jit(jax.vmap(_make_step(SMALL, stages, one_by_one), in_axes=(0, None, None, None, None)))
+        s = step(step(state, crop, 1e-3, 20, 0), crop, 1e-3, 20, 1)  # a step of each stage
         out.append((s.params, s.opt_state, s.loss))
     _leaves_close(out[1], out[0], atol=1e-5)
