@@ -158,7 +158,7 @@ def batch_mode() -> str:
     concurrently, see SEPARATE), "serial" (one fit after the other) elsewhere. "vmap" and "map"
     (one compiled loop for all) stay selectable.
     benchmarks/rd_budget.py candidates, 4 seeds of a c3-kodak fit, wall time over 4 serial fits:
-    2-core CPU, 256x256, 200 steps (results/candidates.json): threads 0.66-0.81x, vmap 1.02-1.05x,
+    2-core CPU, 256x256, 200 steps (results/candidates.json): threads 0.66-0.81x, vmap 1.02-1.07x,
     lax.map 0.95-1.05x; 512x512, 100 steps (results/candidates_512.json): threads 0.82x, vmap 1.08-1.18x,
     lax.map 1.19x. The small ops of one fit leave a core idle part of the time, which a second fit fills.
     A vmapped step on a CPU evaluates the candidates' networks one after the other
