@@ -151,6 +151,16 @@ def _make_step(config: ModelConfig, stages: tuple[Stage, ...], one_by_one: bool 
 
 
 _CHUNK_CACHE: dict = {}
+_JIT_LOCK = threading.Lock()
+
+
+def _cached(cache: dict, key, make):
+    """cache[key], made on first use. Under a lock: candidate threads asking at once share one
+    jitted function (with one each, both compiled the same program)."""
+    with _JIT_LOCK:
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
 
 
 def batch_mode() -> str:
@@ -203,7 +213,8 @@ def chunk_fn(config: ModelConfig, stages: tuple[Stage, ...], mode: str | None = 
     mode = mode or batch_mode()
     stages = tuple(dataclasses.replace(s, steps=0) for s in stages)
     key = (config, stages, mode, per_candidate)
-    if key not in _CHUNK_CACHE:
+
+    def make():
         one = _make_step(config, stages, one_by_one=mode == "vmap" and jax.default_backend() == "cpu")
         if mode == "vmap":
             step = jax.vmap(one, in_axes=(0, 0 if per_candidate else None, None, None, None))
@@ -217,8 +228,9 @@ def chunk_fn(config: ModelConfig, stages: tuple[Stage, ...], mode: str | None = 
         def run(state, n, image, lmbda, total, si):
             return jax.lax.fori_loop(0, n, lambda i, s: step(s, image, lmbda, total, si), state)
 
-        _CHUNK_CACHE[key] = jax.jit(run, donate_argnums=0)
-    return _CHUNK_CACHE[key]
+        return jax.jit(run, donate_argnums=0)
+
+    return _cached(_CHUNK_CACHE, key, make)
 
 
 @dataclasses.dataclass
@@ -481,12 +493,10 @@ _EVAL_CACHE: dict = {}
 
 def _eval_fn(config: ModelConfig, dims: tuple):
     key = (config, tuple(dims))
-    if key not in _EVAL_CACHE:
-        model = model_of(config)
+    model = model_of(config)
 
-        def run(params):
-            q = hard_round(config.scale_latents(params["latents"]))
-            return model.decode_image(params, q, config, *dims), model.rate_bits(params, q, config)
+    def run(params):
+        q = hard_round(config.scale_latents(params["latents"]))
+        return model.decode_image(params, q, config, *dims), model.rate_bits(params, q, config)
 
-        _EVAL_CACHE[key] = jax.jit(run)
-    return _EVAL_CACHE[key]
+    return _cached(_EVAL_CACHE, key, lambda: jax.jit(run))

@@ -84,6 +84,25 @@ def test_checkpoints_saved_from_threads_at_once(tmp_path):
         np.testing.assert_array_equal(back["b"], state["b"] + 4)
         assert checkpoint_meta(str(tmp_path / f"seed{k}"))["seed"] == k
 
+def test_threads_share_one_jitted_step(monkeypatch):
+    # Candidate threads asking for the same step at once get one jitted function (one compile);
+    # a slow construction widens the window in which both would otherwise make their own.
+    import time
+
+    import coolchic.fit as F
+
+    real = F._make_step
+    monkeypatch.setattr(F, "_make_step", lambda *a, **k: time.sleep(0.2) or real(*a, **k))
+    config = ModelConfig(n_grids=3, context=causal_context(3), arm_hidden=(4,), synth_hidden=(4,))
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(chunk_fn(config, coolchic_recipe(9).stages, "map")))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 2 and got[0] is got[1]
+
 def test_step_is_compiled_once_across_chunks(crop):
     recipe = coolchic_recipe(40)
     run = chunk_fn(SMALL, recipe.stages, "map")  # one executable for both stages and every budget
