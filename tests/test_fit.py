@@ -84,6 +84,7 @@ def test_checkpoints_saved_from_threads_at_once(tmp_path):
         np.testing.assert_array_equal(back["b"], state["b"] + 4)
         assert checkpoint_meta(str(tmp_path / f"seed{k}"))["seed"] == k
 
+
 def test_threads_share_one_jitted_step(monkeypatch):
     # Candidate threads asking for the same step at once get one jitted function (one compile);
     # a slow construction widens the window in which both would otherwise make their own.
@@ -103,6 +104,7 @@ def test_threads_share_one_jitted_step(monkeypatch):
         t.join()
     assert len(got) == 2 and got[0] is got[1]
 
+
 def test_step_is_compiled_once_across_chunks(crop):
     recipe = coolchic_recipe(40)
     run = chunk_fn(SMALL, recipe.stages, "map")  # one executable for both stages and every budget
@@ -113,6 +115,33 @@ def test_step_is_compiled_once_across_chunks(crop):
     fit(crop, SMALL, coolchic_recipe(70), 1e-3, progress=False, chunk=30)  # another budget: same
     assert run._cache_size() == size
 
+
+def test_switched_step_follows_each_stages_bookkeeping(crop):
+    """One step function serves every stage: the stage index picks keep-best, plateau drop and
+    reset-to-best (C3's stage 2) or none of them (stage 1)."""
+    from coolchic.fit import _make_step, init_state
+    from coolchic.model import init_params
+    from coolchic.recipes import get_recipe
+
+    stages = get_recipe("c3", 20).stages
+    s2 = stages[1]
+    assert s2.keep_best and s2.reset_on_plateau and s2.plateau_patience > 0 and stages[0].plateau_patience == 0
+    step = jax.jit(_make_step(SMALL, stages))
+    start = init_state(init_params(jax.random.PRNGKey(0), SMALL, *crop.shape[1:]), s2, jax.random.PRNGKey(1))
+    best = jax.tree.map(lambda a: a + 1.0, start.params)  # distinguishable from the current params
+    stuck = start.replace(best_params=best, best_loss=jnp.float32(-jnp.inf), since_best=jnp.int32(s2.plateau_patience - 1))
+    # Stage 2, no improvement for `patience` steps: lr drops, parameters go back to the best ones.
+    out = step(stuck, crop, 1e-3, 20, 1)
+    assert float(out.lr_scale) == pytest.approx(s2.plateau_factor) and int(out.since_best) == 0
+    _leaves_close(out.params, best, atol=0)
+    # Stage 1, same state: no plateau logic, the parameters move on.
+    out = step(stuck, crop, 1e-3, 20, 0)
+    assert float(out.lr_scale) == 1.0 and int(out.since_best) == s2.plateau_patience
+    assert not np.allclose(out.params["latents"][0], best["latents"][0])
+    # Stage 2, an improvement: the parameters it was measured at become the best.
+    out = step(start.replace(best_params=best), crop, 1e-3, 20, 1)
+    _leaves_close(out.best_params, start.params, atol=0)
+    assert int(out.since_best) == 0
 
 @pytest.mark.parametrize("batch", ["vmap", "map", "serial", "threads"])
 def test_batched_candidates_match_single_fits_and_best_is_chosen(crop, batch):
