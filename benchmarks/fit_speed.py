@@ -48,9 +48,8 @@ def bench_preset(name: str, image: np.ndarray, steps: int) -> dict:
     c, h, w = image.shape
     x = jnp.asarray(image)
     stages = coolchic_recipe(10**6).stages
-    stage = stages[0]
     params = init_params(jax.random.PRNGKey(0), config, h, w)
-    state = jax.vmap(lambda p, k: init_state(p, stage, k))(_stack([params]), jnp.stack([jax.random.PRNGKey(1)]))
+    state = jax.vmap(lambda p, k: init_state(p, stages[0], k))(_stack([params]), jnp.stack([jax.random.PRNGKey(1)]))
     run = chunk_fn(config, stages)
     lm = jnp.float32(1e-3)
     t0 = time.perf_counter()

@@ -1,12 +1,14 @@
 """The fitting loop: RD trade-off, determinism, resume, compile-once."""
 
 import threading
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import coolchic.fit as F
 from coolchic.config import ModelConfig, causal_context
 from coolchic.fit import chunk_fn, checkpoint_meta, evaluate, fit, fit_batch, load_checkpoint, save_checkpoint
 from coolchic.recipes import coolchic_recipe
@@ -88,10 +90,6 @@ def test_checkpoints_saved_from_threads_at_once(tmp_path):
 def test_threads_share_one_jitted_step(monkeypatch):
     # Candidate threads asking for the same step at once get one jitted function (one compile);
     # a slow construction widens the window in which both would otherwise make their own.
-    import time
-
-    import coolchic.fit as F
-
     real = F._make_step
     monkeypatch.setattr(F, "_make_step", lambda *a, **k: time.sleep(0.2) or real(*a, **k))
     config = ModelConfig(n_grids=3, context=causal_context(3), arm_hidden=(4,), synth_hidden=(4,))
