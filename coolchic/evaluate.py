@@ -251,7 +251,7 @@ def evaluate_images(paths, lmbdas, steps, preset, recipe, out, crop=None, progre
         raise EvalError("--batch and --jobs are two ways of fitting images together: choose one")
     if batch:
         say("coolchic eval: --batch fits same-size images together under vmap, which has so far measured no faster "
-            "than fitting them one after the other (CPU: about the same; H200: slower; see coolchic.fit.batch_mode)")
+            "than fitting them one after the other (CPU: about the same; GPU: slower; see coolchic.fit.batch_mode)")
 
     settings = {"steps": steps, "preset": preset, "recipe": recipe, "crop": _crop_str(crop), "seed": int(seed)}
     name = f"coolchic-jax {recipe} {preset} {steps} steps" + (f" crop {settings['crop']}" if crop else "")
@@ -452,7 +452,7 @@ def add_parser(subparsers):
                    "(.json CompressAI, .csv C3, .tsv Cool-chic, or a results.json)")
     e.add_argument("--batch", action="store_true",
                    help="fit the images of one size together, per lambda, in one vmapped loop (so far measured "
-                   "no faster than one after the other: about the same on a CPU, slower on an H200; kept for "
+                   "no faster than one after the other: about the same on a CPU, slower on a GPU; kept for "
                    "studying batching)")
     e.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
                    help="run N (image, lambda) fits concurrently (CPU: 2 jobs on 2 cores finish ~1.3x sooner; "

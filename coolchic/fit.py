@@ -174,11 +174,11 @@ def batch_mode() -> str:
     lax.map 1.19x. The small ops of one fit leave a core idle part of the time, which a second fit fills.
     A vmapped step on a CPU evaluates the candidates' networks one after the other
     (arrays.one_at_a_time): XLA:CPU ran them batched (batched matmuls, grouped convolutions)
-    1.3-1.4x slower than separately, which made vmap 1.28-1.35x. H200, 256x256, 1000 steps: vmap
-    4.6x (16.7 s vs 3.6 s serial), with the ARM canvas placed by dynamic_update_slice (scatters
-    and gathers under vmap), shrunken tiles per candidate, and full transposes of the ARM context
-    and upsampled features (arrays.stack_first); all fixed since, not yet re-measured on a GPU
-    (benchmarks/gpu_check.sh; results in benchmarks/results/gpu/)."""
+    1.3-1.4x slower than separately, which made vmap 1.28-1.35x. H100, 256x256, 1000 steps
+    (benchmarks/gpu_check.sh, results/gpu/candidates_h100*.json): serial 4.0-4.4 s, vmap 3.8-4.1x,
+    lax.map 1.37x; an H200 gave vmap 4.6x before the ARM canvas placement (scatters under vmap),
+    shrunken tiles and full transposes (arrays.stack_first) were fixed, which left the GPU figure
+    where it was."""
     return "threads" if jax.default_backend() == "cpu" else "serial"
 
 
