@@ -7,7 +7,7 @@
 #              (both folders listed in .git/info/exclude, and named in the device run's `carry`)
 #   OUT        a folder for the results; BUDGET the seconds this script may take (default 480);
 #   CANDIDATES=0 skips the candidate timing; CAND_STEPS its steps (default 1000), MODES the ways of
-#              fitting them together that are timed against serial fits (default "vmap");
+#              fitting them together that are timed against serial fits (default "vmap map");
 #   IMAGES     Kodak indexes fitted one after the other with the time left (default "1 2 3").
 # Writes $OUT/candidates_gpu.json (4 seeds fitted together vs 4 serial fits, 256x256 crop), then
 # for each image while at least 150 s are left: $OUT/paper_kodimNN.json and $OUT/streams/kodimNN.cool
@@ -30,7 +30,7 @@ nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader 2>/dev/
 python3 -c "import jax, constriction, coolchic; from importlib.metadata import version as v; print(*(f'{p} {v(p)}' for p in ('jax', 'flax', 'optax', 'numpy', 'orbax-checkpoint', 'constriction')), jax.devices())" || exit 1
 cd benchmarks
 if [ "${CANDIDATES:-1}" != 0 ]; then
-  timeout 130 python3 rd_budget.py candidates --crop 256 --steps "${CAND_STEPS:-1000}" --modes ${MODES:-vmap} \
+  timeout 130 python3 rd_budget.py candidates --crop 256 --steps "${CAND_STEPS:-1000}" --modes ${MODES:-vmap map} \
     --out "$OUT/candidates_gpu.json" >> "$LOG" 2>&1
   echo "candidates rc=$? after $(( $(date +%s) - T0 )) s"
 fi

@@ -17,23 +17,65 @@ def stack_first(arrays: list, xnp=jnp):
     return xnp.concatenate([a.reshape(1, *a.shape) for a in arrays], 0)
 
 
-def _mapped(f):
-    """f, but under jax.vmap evaluated per batch element with lax.map (unbatched args shared)."""
-    g = custom_vmap(f)
+@jax.custom_vjp
+def matmul(a: jnp.ndarray, b: jnp.ndarray) -> jnp.ndarray:
+    """a @ b for 2-D a and b, whose gradients come out in the operands' layouts: JAX's own
+    pullback computes b's gradient transposed and then transposes it (an image-sized copy per
+    step for a (9C, H*W) im2col matrix, also under vmap)."""
+    return a @ b
 
-    @g.def_vmap
+
+def _matmul_fwd(a, b):
+    return a @ b, (a, b)
+
+
+def _matmul_bwd(res, ct):
+    a, b = res
+    contract = lambda x, y, dims: jax.lax.dot_general(x, y, (dims, ((), ())))  # noqa: E731
+    return contract(ct, b, ((1,), (1,))), contract(a, ct, ((0,), (0,)))
+
+
+matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+
+def _with_vmap_rule(f, g, how: str):
+    """f, but under jax.vmap: g (the same function) run per batch element with lax.map
+    (how="map") or batched by jax.vmap (how="vmap"); unbatched arguments are shared."""
+    h = custom_vmap(f)
+
+    @h.def_vmap
     def rule(axis_size, in_batched, *args):
         leaves, tree = jax.tree.flatten(list(args))
         flags = jax.tree.leaves(list(in_batched))
 
         def one(batched):
             it = iter(batched)
-            return f(*tree.unflatten([next(it) if b else a for a, b in zip(leaves, flags)]))
+            return g(*tree.unflatten([next(it) if b else a for a, b in zip(leaves, flags)]))
 
-        out = jax.lax.map(one, [a for a, b in zip(leaves, flags) if b])
+        batched = [a for a, b in zip(leaves, flags) if b]
+        out = jax.lax.map(one, batched) if how == "map" else jax.vmap(one)(batched)
         return out, jax.tree.map(lambda _: True, out)
 
-    return g
+    return h
+
+
+def _differentiable(f, g, how: str, data_grad: bool):
+    """f(args, data) with _with_vmap_rule's batching, forward and backward (a custom VJP whose
+    pullback is batched the same way); data_grad: differentiate in data too, else in args only."""
+    vjp = lambda fn: lambda args, data, ct: jax.vjp(fn, args, data)[1](ct)  # noqa: E731
+    forward = _with_vmap_rule(f, g, how)
+    backward = _with_vmap_rule(vjp(f), vjp(g), how)
+
+    @jax.custom_vjp
+    def h(args, data):
+        return forward(args, data)
+
+    def pullback(res, ct):
+        d_args, d_data = backward(*res, ct)
+        return d_args, d_data if data_grad else None
+
+    h.defvjp(lambda args, data: (forward(args, data), (args, data)), pullback)
+    return h
 
 
 def one_at_a_time(f):
@@ -46,12 +88,17 @@ def one_at_a_time(f):
     candidates took 1.28-1.35x the time of serial fits; with their networks one at a time, about
     the time of serial fits (benchmarks/rd_budget.py candidates), the rest of the step batched.
     """
-    forward = _mapped(f)
-    backward = _mapped(lambda args, data, ct: jax.vjp(lambda a: f(a, data), args)[1](ct)[0])
+    return _differentiable(f, f, "map", data_grad=False)
 
-    @jax.custom_vjp
-    def g(args, data):
-        return forward(args, data)
 
-    g.defvjp(lambda args, data: (forward(args, data), (args, data)), lambda res, ct: (backward(*res, ct), None))
-    return g
+def vmapped_as(f, g):
+    """f(args, data) (differentiable in both), computed under jax.vmap as jax.vmap(g), forward
+    and backward: g is the same function written with operations that batch better.
+
+    For the synthesis convolutions: vmapped, a convolution whose weights differ per candidate
+    becomes a grouped convolution (feature_group_count = candidates) in the forward pass and in
+    both gradients, whose backward pass XLA:GPU runs far slower than ungrouped ones
+    (jax-ml/jax#13800); written as a matmul over shifted views, the candidates' convolutions
+    become batched matmuls instead.
+    """
+    return _differentiable(f, g, "vmap", data_grad=True)

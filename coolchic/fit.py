@@ -178,7 +178,9 @@ def batch_mode() -> str:
     (benchmarks/gpu_check.sh, results/gpu/candidates_h100*.json): serial 4.0-4.4 s, vmap 3.8-4.1x,
     lax.map 1.37x; an H200 gave vmap 4.6x before the ARM canvas placement (scatters under vmap),
     shrunken tiles and full transposes (arrays.stack_first) were fixed, which left the GPU figure
-    where it was."""
+    where it was. Those GPU runs still had the synthesis convolutions as grouped convolutions
+    under vmap (slow gradients on GPUs, jax-ml/jax#13800), since replaced by batched matmuls
+    (arrays.vmapped_as); not yet re-measured on a GPU."""
     return "threads" if jax.default_backend() == "cpu" else "serial"
 
 
