@@ -10,7 +10,7 @@
 #              fitting them together that are timed against serial fits (default "vmap map");
 #   IMAGES     Kodak indexes fitted one after the other with the time left (default "1 2 3").
 # Writes $OUT/candidates_gpu.json (4 seeds fitted together vs 4 serial fits, 256x256 crop), then
-# for each image while at least 150 s are left: $OUT/paper_kodimNN.json and $OUT/streams/kodimNN.cool
+# for each image while at least 120 s are left: $OUT/paper_kodimNN.json and $OUT/streams/kodimNN.cool
 # (lambda 1e-3, C3 recipe, the `paper` budget of 110k steps capped to the time left), and
 # $OUT/gpu_check.log. Each image is its own process (so a failure or a kill loses one image);
 # they share a compilation cache.
@@ -36,10 +36,11 @@ if [ "${CANDIDATES:-1}" != 0 ]; then
 fi
 for i in ${IMAGES:-1 2 3}; do
   LEFT=$(left) name=$(printf kodim%02d "$i")
-  [ "$LEFT" -lt 150 ] && { echo "$name: skipped, $LEFT s left"; continue; }
-  # 100 s for compiling (a first fit of this shape), the warm-up fits, coding and decoding
-  echo "$name: $LEFT s left, fit capped at $(( LEFT - 100 )) s"
-  timeout $(( LEFT - 5 )) python3 paper_budget.py --images "$i" --seconds $(( LEFT - 100 )) --streams "$OUT/streams" \
+  [ "$LEFT" -lt 120 ] && { echo "$name: skipped, $LEFT s left"; continue; }
+  # 60 s for compiling (H100: 20 s cold, 8 s from the cache), the warm-up fits (3 s), coding and
+  # decoding (2 s)
+  echo "$name: $LEFT s left, fit capped at $(( LEFT - 60 )) s"
+  timeout $(( LEFT - 5 )) python3 paper_budget.py --images "$i" --seconds $(( LEFT - 60 )) --streams "$OUT/streams" \
     --out "$OUT/paper_$name.json" >> "$LOG" 2>&1
   echo "$name rc=$? after $(( $(date +%s) - T0 )) s"
 done

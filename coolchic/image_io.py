@@ -69,9 +69,10 @@ def to_integers(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
 
 def _read_png(path: str) -> Image:
     try:
-        w, h, rows, info = png.Reader(filename=path).asDirect()
-        planes = info["planes"]
-        data = np.vstack([np.asarray(r, dtype=np.uint32) for r in rows]).reshape(h, w, planes)
+        with open(path, "rb") as f:  # pypng leaves a file it opened itself to the garbage collector
+            w, h, rows, info = png.Reader(file=f).asDirect()
+            planes = info["planes"]
+            data = np.vstack([np.asarray(r, dtype=np.uint32) for r in rows]).reshape(h, w, planes)
     except png.Error as e:
         raise ImageError(f"{path}: not a valid PNG ({e})") from None
     depth = info["bitdepth"]
