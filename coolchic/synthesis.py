@@ -56,7 +56,7 @@ def conv3x3_matmul(w: jnp.ndarray, x: jnp.ndarray, rows_pad: int) -> jnp.ndarray
 def _conv_rows_lax(conv: dict, x: jnp.ndarray) -> jnp.ndarray:
     """One single-input-channel conv per input channel, summed: XLA:CPU runs these faster than
     one conv with 3 input channels (measured 76 vs 95 ms for the tiled synthesis forward+backward
-    on a Kodak image), and faster than conv3x3_matmul (83-96 vs 89-100 ms)."""
+    on a Kodak image), and faster than conv3x3_matmul (83-96 vs 88-100 ms)."""
     k = jnp.transpose(conv["w"], (1, 0, 2, 3))[:, :, None]  # (in, out, 1, 3, 3)
     y = conv["b"][:, None, None]
     for i in range(x.shape[0]):

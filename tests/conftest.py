@@ -12,6 +12,25 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(REPO, ".pytest_c
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 
 
+def leaves_close(a, b, atol):
+    """Every leaf of pytree a within atol of b's (same structure)."""
+    import jax
+
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol)
+
+
+def jaxpr_equations(jaxpr):
+    """Every equation of a jaxpr, sub-jaxprs (loops, checkpoints, calls) included."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for p in eqn.params.values():
+            for sub in p if isinstance(p, (list, tuple)) else [p]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    yield from jaxpr_equations(inner)
+
+
 def kodak_path(i: int) -> str:
     p = os.path.join(KODAK, f"kodim{i:02d}.png")
     if not os.path.exists(p):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
+from conftest import jaxpr_equations, leaves_close
 
 from coolchic.arrays import matmul
 from coolchic.synthesis import conv3x3_valid_rows
@@ -14,21 +14,7 @@ from coolchic.video_model import _CONV_FRAMES
 
 
 def _primitives(fn, *args) -> set:
-    def walk(jaxpr):
-        for e in jaxpr.eqns:
-            yield e.primitive.name
-            for p in e.params.values():
-                for sub in p if isinstance(p, (list, tuple)) else [p]:
-                    inner = getattr(sub, "jaxpr", sub)
-                    if hasattr(inner, "eqns"):
-                        yield from walk(inner)
-
-    return set(walk(jax.make_jaxpr(fn)(*args).jaxpr))
-
-
-def _close(a, b, atol=1e-4):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol)
+    return {e.primitive.name for e in jaxpr_equations(jax.make_jaxpr(fn)(*args).jaxpr)}
 
 
 CONVS = {
@@ -57,7 +43,7 @@ def test_vmapped_convolutions_are_batched_matmuls_with_the_same_values_and_gradi
     stack = lambda trees: jax.tree.map(lambda *a: jnp.stack(a), *trees)  # noqa: E731
     batched = jax.vmap(grad)(stack(ws), jnp.stack(xs), target)
     alone = stack([grad(w, x, t) for w, x, t in zip(ws, xs, target)])
-    _close(batched, alone)
+    leaves_close(batched, alone, atol=1e-4)
     assert "conv_general_dilated" not in _primitives(jax.vmap(grad), stack(ws), jnp.stack(xs), target)
     assert "conv_general_dilated" in _primitives(grad, ws[0], xs[0], target[0])
 
@@ -68,9 +54,9 @@ def test_matmul_gradients_equal_jax_and_need_no_transpose():
     a, b, t = (jax.random.normal(k, s) for k, s in zip(jax.random.split(jax.random.PRNGKey(1), 3),
                                                          [(3, 27), (27, 50), (3, 50)]))
     grad = lambda mm: jax.grad(lambda a, b: jnp.sum(mm(a, b) * t), argnums=(0, 1))  # noqa: E731
-    _close(grad(matmul)(a, b), grad(jnp.matmul)(a, b), atol=1e-5)
-    _close(jax.vmap(grad(matmul))(jnp.stack([a, -a]), jnp.stack([b, 2 * b])),
-           jax.vmap(grad(jnp.matmul))(jnp.stack([a, -a]), jnp.stack([b, 2 * b])), atol=1e-5)
+    leaves_close(grad(matmul)(a, b), grad(jnp.matmul)(a, b), atol=1e-5)
+    leaves_close(jax.vmap(grad(matmul))(jnp.stack([a, -a]), jnp.stack([b, 2 * b])),
+                 jax.vmap(grad(jnp.matmul))(jnp.stack([a, -a]), jnp.stack([b, 2 * b])), atol=1e-5)
 
     def big_transposes(mm):  # copies of b-sized arrays (its gradient), not of weight-sized ones
         jaxpr = jax.make_jaxpr(jax.vmap(grad(mm)))(jnp.stack([a, a]), jnp.stack([b, b])).jaxpr

@@ -8,6 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import jaxpr_equations, leaves_close
+
 import coolchic.fit as F
 from coolchic.config import ModelConfig, causal_context
 from coolchic.fit import chunk_fn, checkpoint_meta, evaluate, fit, fit_batch, load_checkpoint, save_checkpoint
@@ -22,11 +24,6 @@ def crop(kodak_crop):
     return kodak_crop(1, 32, 32)
 
 
-def _leaves_close(a, b, atol):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol)
-
-
 def test_higher_lambda_gives_lower_rate(crop):
     bpp = {}
     for lm in (1e-4, 3e-2):
@@ -39,7 +36,7 @@ def test_fit_improves_psnr_and_is_deterministic(crop):
     recipe = coolchic_recipe(60)
     a = fit(crop, SMALL, recipe, 1e-3, seed=3, progress=False, chunk=20)
     b = fit(crop, SMALL, recipe, 1e-3, seed=3, progress=False, chunk=30)  # other chunking, same path
-    _leaves_close(a.params, b.params, atol=1e-5)
+    leaves_close(a.params, b.params, atol=1e-5)
     assert a.history[-1][1] < a.history[0][1]  # loss went down
 
 
@@ -52,7 +49,7 @@ def test_resume_equals_uninterrupted(crop, tmp_path, stop):
     assert part.steps == stop
     resumed = fit(crop, SMALL, recipe, 1e-3, seed=1, progress=False, chunk=10, checkpoint_dir=ckpt)
     assert resumed.steps == 60
-    _leaves_close(resumed.params, full.params, atol=1e-5)
+    leaves_close(resumed.params, full.params, atol=1e-5)
 
 
 def test_checkpoint_of_another_fit_is_refused(crop, tmp_path):
@@ -131,14 +128,14 @@ def test_switched_step_follows_each_stages_bookkeeping(crop):
     # Stage 2, no improvement for `patience` steps: lr drops, parameters go back to the best ones.
     out = step(stuck, crop, 1e-3, 20, 1)
     assert float(out.lr_scale) == pytest.approx(s2.plateau_factor) and int(out.since_best) == 0
-    _leaves_close(out.params, best, atol=0)
+    leaves_close(out.params, best, atol=0)
     # Stage 1, same state: no plateau logic, the parameters move on.
     out = step(stuck, crop, 1e-3, 20, 0)
     assert float(out.lr_scale) == 1.0 and int(out.since_best) == s2.plateau_patience
     assert not np.allclose(out.params["latents"][0], best["latents"][0])
     # Stage 2, an improvement: the parameters it was measured at become the best.
     out = step(start.replace(best_params=best), crop, 1e-3, 20, 1)
-    _leaves_close(out.best_params, start.params, atol=0)
+    leaves_close(out.best_params, start.params, atol=0)
     assert int(out.since_best) == 0
 
 @pytest.mark.parametrize("batch", ["vmap", "map", "serial", "threads"])
@@ -149,7 +146,7 @@ def test_batched_candidates_match_single_fits_and_best_is_chosen(crop, batch):
     costs = [c["rd_cost"] for c in together.candidates]
     assert len(costs) == 3 and together.candidates[together.chosen]["rd_cost"] == min(costs)
     alone = fit(crop, SMALL, recipe, 1e-3, seed=[4, 5, 6][together.chosen], progress=False, chunk=15)
-    _leaves_close(together.params, alone.params, atol=0 if batch in ("serial", "threads") else 1e-4)
+    leaves_close(together.params, alone.params, atol=0 if batch in ("serial", "threads") else 1e-4)
 
 
 def test_early_pruning_keeps_the_best_and_follows_the_unpruned_path(crop):
@@ -168,7 +165,7 @@ def test_early_pruning_keeps_the_best_and_follows_the_unpruned_path(crop):
     chosen = r.candidates[r.chosen]
     assert "pruned_at" not in chosen and chosen["rd_cost"] == min(c["rd_cost"] for c in kept)
     alone = fit(crop, SMALL, recipe, 1e-3, seed=chosen["seed"], progress=False, chunk=15)
-    _leaves_close(r.params, alone.params, atol=1e-5)
+    leaves_close(r.params, alone.params, atol=1e-5)
     with pytest.raises(ValueError, match="keep"):
         fit(crop, SMALL, recipe, 1e-3, seeds=[4, 5], prune=(10, 2), progress=False)
     with pytest.raises(ValueError, match="serial"):
@@ -184,7 +181,7 @@ def test_fit_batch_fits_each_target_like_a_single_fit(crop, batch):
     assert len(results) == 2
     for img, r in zip([crop, other], results):
         alone = fit(img, SMALL, recipe, 1e-3, seed=4, progress=False, chunk=15)
-        _leaves_close(r.params, alone.params, atol=1e-4)
+        leaves_close(r.params, alone.params, atol=1e-4)
         assert r.candidates[0]["psnr"] == pytest.approx(evaluate(r.params, SMALL, img)["psnr"])
 
 
@@ -197,24 +194,13 @@ def test_c3_recipe_stage2_resets_and_carries_state(crop):
     assert np.isfinite(r.history[-1][1]) and r.steps == 44
 
 
-def _equations(jaxpr):
-    """Every equation of a jaxpr, sub-jaxprs (loops, checkpoints, calls) included."""
-    for eqn in jaxpr.eqns:
-        yield eqn
-        for p in eqn.params.values():
-            for sub in p if isinstance(p, (list, tuple)) else [p]:
-                inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns"):
-                    yield from _equations(inner)
-
-
 def _image_sized_transposes(step, state, image, per: int) -> list:
     """Per-candidate sizes of the transposes that move data (not just unit axes) of arrays at
     least as large as the image, in one traced step."""
     h, w = image.shape[1:]
     jaxpr = jax.make_jaxpr(step)(state, image, 1e-3, 20, 1).jaxpr
     sizes = []
-    for e in _equations(jaxpr):
+    for e in jaxpr_equations(jaxpr):
         aval = e.invars[0].aval if e.invars else None
         if e.primitive.name == "transpose" and aval.size >= per * h * w:
             kept = [a for a in e.params["permutation"] if aval.shape[a] > 1]
@@ -239,7 +225,7 @@ def test_vmapped_step_adds_no_copies(crop, recipe):
     one = init_state(params[0], stages[0], keys[0])
     many = jax.vmap(lambda p, k: init_state(p, stages[0], k))(_stack(params), keys)
     vmapped = jax.vmap(step, in_axes=(0, None, None, None, None))
-    prims = {e.primitive.name for e in _equations(jax.make_jaxpr(vmapped)(many, crop, 1e-3, 20, 1).jaxpr)}
+    prims = {e.primitive.name for e in jaxpr_equations(jax.make_jaxpr(vmapped)(many, crop, 1e-3, 20, 1).jaxpr)}
     assert not {p for p in prims if "gather" in p or "scatter" in p}
     assert "conv_general_dilated" not in prims  # grouped convolutions: slow gradients on GPUs
     assert _image_sized_transposes(vmapped, many, crop, 3) == _image_sized_transposes(step, one, crop, 1)
@@ -265,8 +251,8 @@ def test_one_at_a_time_equals_batched_and_batches_no_dot():
     shapes = [(3, 4, 5), (3, 5, 6), (4, 6), (4, 6)]
     args = [jax.random.normal(key, shape) for key, shape in zip(k, shapes)]
     grad = jax.value_and_grad(loss, argnums=(1, 2, 3))
-    _leaves_close(grad(one_at_a_time(f), *args), grad(f, *args), atol=1e-5)
-    dots = [e for e in _equations(jax.make_jaxpr(lambda *a: grad(one_at_a_time(f), *a))(*args).jaxpr)
+    leaves_close(grad(one_at_a_time(f), *args), grad(f, *args), atol=1e-5)
+    dots = [e for e in jaxpr_equations(jax.make_jaxpr(lambda *a: grad(one_at_a_time(f), *a))(*args).jaxpr)
             if e.primitive.name == "dot_general"]
     assert len(dots) >= 3 and all(not e.params["dimension_numbers"][1][0] for e in dots)
 
@@ -285,4 +271,4 @@ def test_vmapped_step_with_one_by_one_loss_equals_batched_step(crop):
         step = jax.jit(jax.vmap(_make_step(SMALL, stages, one_by_one), in_axes=(0, None, None, None, None)))
         s = step(step(state, crop, 1e-3, 20, 0), crop, 1e-3, 20, 1)  # a step of each stage
         out.append((s.params, s.opt_state, s.loss))
-    _leaves_close(out[1], out[0], atol=1e-5)
+    leaves_close(out[1], out[0], atol=1e-5)
