@@ -9,7 +9,8 @@
 #   CANDIDATES=0 skips the candidate timing; CAND_STEPS its steps (default 1000), MODES the ways of
 #              fitting them together that are timed against serial fits (default "vmap map");
 #   IMAGES     Kodak indexes fitted one after the other with the time left (default "1 2 3").
-# Writes $OUT/candidates_gpu.json (4 seeds fitted together vs 4 serial fits, 256x256 crop), then
+# Writes $OUT/candidates_gpu.json (4 seeds fitted together vs 4 serial fits, 256x256 crop, the
+# fastest of 2 turns each), then
 # for each image while at least 120 s are left: $OUT/paper_kodimNN.json and $OUT/streams/kodimNN.cool
 # (lambda 1e-3, C3 recipe, the `paper` budget of 110k steps capped to the time left), and
 # $OUT/gpu_check.log. Each image is its own process (so a failure or a kill loses one image);
@@ -30,7 +31,7 @@ nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv,noheader 2>/dev/
 python3 -c "import jax, constriction, coolchic; from importlib.metadata import version as v; print(*(f'{p} {v(p)}' for p in ('jax', 'flax', 'optax', 'numpy', 'orbax-checkpoint', 'constriction')), jax.devices())" || exit 1
 cd benchmarks
 if [ "${CANDIDATES:-1}" != 0 ]; then
-  timeout 130 python3 rd_budget.py candidates --crop 256 --steps "${CAND_STEPS:-1000}" --modes ${MODES:-vmap map} \
+  timeout 150 python3 rd_budget.py candidates --crop 256 --steps "${CAND_STEPS:-1000}" --modes ${MODES:-vmap map} --repeats 2 \
     --out "$OUT/candidates_gpu.json" >> "$LOG" 2>&1
   echo "candidates rc=$? after $(( $(date +%s) - T0 )) s"
 fi

@@ -169,9 +169,12 @@ def batch_mode() -> str:
     concurrently, see SEPARATE), "serial" (one fit after the other) elsewhere. "vmap" and "map"
     (one compiled loop for all) stay selectable.
     benchmarks/rd_budget.py candidates, 4 seeds of a c3-kodak fit, wall time over 4 serial fits:
-    2-core CPU, 256x256, 200 steps (results/candidates.json): threads 0.60-0.81x, vmap 0.93-1.07x,
-    lax.map 0.88-1.05x; 512x512, 100 steps (results/candidates_512.json): threads 0.82x, vmap 1.08-1.18x,
-    lax.map 1.19x. The small ops of one fit leave a core idle part of the time, which a second fit fills.
+    2-core CPU, 256x256, 200 steps (results/candidates.json): threads 0.60-0.81x, vmap 0.93-1.14x,
+    lax.map 0.88-1.32x over runs on a machine whose speed drifts (the same 4 serial fits: 20.3 and
+    28.4 s in one run); per step in steady state, 4 vmapped candidates 99-103 ms against 4 x 24 ms
+    serial (1.02-1.06x); 512x512, 100 steps (results/candidates_512.json): threads 0.82x, vmap
+    1.08-1.18x, lax.map 1.19x. The small ops of one fit leave a core idle part of the time, which a
+    second fit fills.
     A vmapped step on a CPU evaluates the candidates' networks one after the other
     (arrays.one_at_a_time): XLA:CPU ran them batched (batched matmuls, grouped convolutions)
     1.3-1.4x slower than separately, which made vmap 1.28-1.35x. H100, 256x256, 1000 steps
