@@ -64,9 +64,13 @@ def _conv_rows_lax(conv: dict, x: jnp.ndarray) -> jnp.ndarray:
     return y
 
 
+def _conv_rows_matmul(conv: dict, x: jnp.ndarray) -> jnp.ndarray:
+    return conv3x3_matmul(conv["w"], x, 0) + conv["b"][:, None, None]
+
+
 # 3x3 conv of (C, R, W): zero padding along W, 'valid' along rows -> (C, R - 2, W); vmapped
 # candidates (each with its own weights) run it as a batched matmul (see arrays.vmapped_as).
-conv3x3_valid_rows = vmapped_as(_conv_rows_lax, lambda conv, x: conv3x3_matmul(conv["w"], x, 0) + conv["b"][:, None, None])
+conv3x3_valid_rows = vmapped_as(_conv_rows_lax, _conv_rows_matmul)
 
 
 def _synth_slab(params: dict, feats: jnp.ndarray, valid: jnp.ndarray) -> jnp.ndarray:
