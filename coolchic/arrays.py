@@ -62,7 +62,12 @@ def _with_vmap_rule(f, g, how: str):
 def _differentiable(f, g, how: str, data_grad: bool):
     """f(args, data) with _with_vmap_rule's batching, forward and backward (a custom VJP whose
     pullback is batched the same way); data_grad: differentiate in data too, else in args only."""
-    vjp = lambda fn: lambda args, data, ct: jax.vjp(fn, args, data)[1](ct)  # noqa: E731
+
+    def vjp(fn):
+        if data_grad:
+            return lambda args, data, ct: jax.vjp(fn, args, data)[1](ct)
+        return lambda args, data, ct: (jax.vjp(lambda a: fn(a, data), args)[1](ct)[0], None)
+
     forward = _with_vmap_rule(f, g, how)
     backward = _with_vmap_rule(vjp(f), vjp(g), how)
 
@@ -70,11 +75,7 @@ def _differentiable(f, g, how: str, data_grad: bool):
     def h(args, data):
         return forward(args, data)
 
-    def pullback(res, ct):
-        d_args, d_data = backward(*res, ct)
-        return d_args, d_data if data_grad else None
-
-    h.defvjp(lambda args, data: (forward(args, data), (args, data)), pullback)
+    h.defvjp(lambda args, data: (forward(args, data), (args, data)), lambda res, ct: backward(*res, ct))
     return h
 
 

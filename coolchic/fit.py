@@ -498,11 +498,13 @@ _EVAL_CACHE: dict = {}
 
 
 def _eval_fn(config: ModelConfig, dims: tuple):
-    key = (config, tuple(dims))
-    model = model_of(config)
+    def make():
+        model = model_of(config)
 
-    def run(params):
-        q = hard_round(config.scale_latents(params["latents"]))
-        return model.decode_image(params, q, config, *dims), model.rate_bits(params, q, config)
+        def run(params):
+            q = hard_round(config.scale_latents(params["latents"]))
+            return model.decode_image(params, q, config, *dims), model.rate_bits(params, q, config)
 
-    return _cached(_EVAL_CACHE, key, lambda: jax.jit(run))
+        return jax.jit(run)
+
+    return _cached(_EVAL_CACHE, (config, tuple(dims)), make)

@@ -60,6 +60,6 @@ def test_matmul_gradients_equal_jax_and_need_no_transpose():
 
     def big_transposes(mm):  # copies of b-sized arrays (its gradient), not of weight-sized ones
         jaxpr = jax.make_jaxpr(jax.vmap(grad(mm)))(jnp.stack([a, a]), jnp.stack([b, b])).jaxpr
-        return [e for e in jaxpr.eqns if e.primitive.name == "transpose" and e.invars[0].aval.size >= b.size]
+        return [e for e in jaxpr_equations(jaxpr) if e.primitive.name == "transpose" and e.invars[0].aval.size >= b.size]
 
     assert not big_transposes(matmul) and big_transposes(jnp.matmul)

@@ -138,6 +138,7 @@ def test_switched_step_follows_each_stages_bookkeeping(crop):
     leaves_close(out.best_params, start.params, atol=0)
     assert int(out.since_best) == 0
 
+
 @pytest.mark.parametrize("batch", ["vmap", "map", "serial", "threads"])
 def test_batched_candidates_match_single_fits_and_best_is_chosen(crop, batch):
     """Separate fits (serial, or concurrent threads) equal single fits bit for bit."""
