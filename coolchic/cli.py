@@ -334,7 +334,7 @@ def _add_fit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=_positive_int, default=None, help="default: the preset's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--candidates", type=_positive_int, default=1,
-                   help="fit N seeds and keep the best RD cost")
+                   help="fit N seeds and keep the best RD cost (CPU: concurrent fits; GPU: one vmapped loop)")
     p.add_argument("--prune-after", type=_positive_int, metavar="STEPS",
                    help="early pruning: after STEPS steps only the --keep best candidates go on")
     p.add_argument("--keep", type=_positive_int, help="candidates kept by --prune-after (default 1)")

@@ -164,10 +164,11 @@ def _cached(cache: dict, key, make):
         return cache[key]
 
 
-def batch_mode() -> str:
+def batch_mode(separate: bool = False) -> str:
     """How several candidates are fitted by default: "threads" on a CPU (separate fits run
-    concurrently, see SEPARATE), "serial" (one fit after the other) elsewhere. "vmap" and "map"
-    (one compiled loop for all) stay selectable.
+    concurrently, see SEPARATE), "vmap" (one compiled loop for all) elsewhere, or there "serial"
+    (one fit after the other) when `separate` fits are needed (early pruning) or wanted (same-size
+    images fitted together, not yet timed on a GPU). All four modes stay selectable.
     benchmarks/rd_budget.py candidates, 4 seeds of a c3-kodak fit, wall time over 4 serial fits:
     2-core CPU, 256x256, 200 steps (results/candidates.json): threads 0.60-0.81x, vmap 0.93-1.14x,
     lax.map 0.88-1.32x over runs on a machine whose speed drifts (the same 4 serial fits: 20.3 and
@@ -177,14 +178,15 @@ def batch_mode() -> str:
     second fit fills.
     A vmapped step on a CPU evaluates the candidates' networks one after the other
     (arrays.one_at_a_time): XLA:CPU ran them batched (batched matmuls, grouped convolutions)
-    1.3-1.4x slower than separately, which made vmap 1.28-1.35x. H100, 256x256, 1000 steps
-    (benchmarks/gpu_check.sh, results/gpu/candidates_h100*.json): serial 4.0-4.4 s, vmap 3.8-4.1x,
-    lax.map 1.37x; an H200 gave vmap 4.6x before the ARM canvas placement (scatters under vmap),
-    shrunken tiles and full transposes (arrays.stack_first) were fixed, which left the GPU figure
-    where it was. Those GPU runs still had the synthesis convolutions as grouped convolutions
-    under vmap (slow gradients on GPUs, jax-ml/jax#13800), since replaced by batched matmuls
-    (arrays.vmapped_as); not yet re-measured on a GPU."""
-    return "threads" if jax.default_backend() == "cpu" else "serial"
+    1.3-1.4x slower than separately, which made vmap 1.28-1.35x.
+    H100, 1000 steps (benchmarks/gpu_check.sh, results/gpu/candidates_h100*.json): vmap 0.35x
+    (256x256: 1.5 s against 4.4 s serial) and 0.59x (512x512: 4.5 s against 7.6 s), lax.map 1.38x.
+    Before the synthesis convolutions ran as batched matmuls under vmap (arrays.vmapped_as), they
+    were grouped convolutions there, whose gradients XLA:GPU computes slowly (jax-ml/jax#13800),
+    and vmap took 3.8-4.1x the serial time (results/gpu/candidates_h100_grouped_convs*.json)."""
+    if jax.default_backend() == "cpu":
+        return "threads"
+    return "serial" if separate else "vmap"
 
 
 # Batch modes in which every candidate is its own fit (its own compiled loop, its own result, the
@@ -204,19 +206,19 @@ def _each(fn, items: list, batch: str) -> tuple[list, float]:
     return out, time.perf_counter() - t0
 
 
-def chunk_fn(config: ModelConfig, stages: tuple[Stage, ...], mode: str | None = None, per_candidate: bool = False):
+def chunk_fn(config: ModelConfig, stages: tuple[Stage, ...], mode: str = "map", per_candidate: bool = False):
     """Compiled `(state, n, image, lmbda, total, stage_index) -> state` running n steps of every
     candidate in stage `stages[stage_index]`.
 
     The state carries a leading candidate axis; candidates (e.g. seeds) are fitted together in
-    one loop, batched with `jax.vmap` (on a CPU with the networks run one candidate at a time
-    inside it, see batch_mode) or `lax.map`. per_candidate: `image` has
+    one loop, batched with `jax.vmap` (mode "vmap"; on a CPU with the networks run one candidate
+    at a time inside it, see batch_mode) or `lax.map` (mode "map", which over one candidate is the
+    plain program of a single fit). per_candidate: `image` has
     the candidate axis too (several same-shape images or video patches fitted together).
     `total` (the stage length, on which schedules depend) and the stage index are traced, so one
     executable serves every stage and step budget of a recipe: cached per (config, stages without
     their lengths, mode, per_candidate).
     """
-    mode = mode or batch_mode()
     stages = tuple(dataclasses.replace(s, steps=0) for s in stages)
     key = (config, stages, mode, per_candidate)
 
@@ -336,12 +338,13 @@ def fit(
     stop_after: stop (after checkpointing) once this many steps are done in total — used to
         simulate an interruption.
     batch: how several seeds are fitted: "vmap", "map" (both one compiled loop), "serial" or
-        "threads" (separate fits, one after the other or concurrently); default batch_mode().
+        "threads" (separate fits, one after the other or concurrently); default batch_mode(). One
+        candidate is always fitted alone, as a lax.map over one.
     prune: (after, keep) — early pruning of candidates, as Cool-chic's restarts: every seed is
         fitted for `after` steps, the `keep` lowest RD costs go on to the end (resumed from their
         checkpoints, so they follow exactly their unpruned paths). Separate fits only.
     """
-    batch = batch or batch_mode()
+    batch = batch or batch_mode(separate=prune is not None or _batched)
     if prune is not None:
         return _fit_pruned(image, config, recipe, lmbda, list(seeds or [seed]), *prune, batch=batch, chunk=chunk,
                            checkpoint_dir=checkpoint_dir, progress=progress, params=params)
@@ -390,7 +393,8 @@ def fit(
     lm = jnp.float32(lmbda)
     state = None
     interrupted = False
-    run = chunk_fn(config, recipe.stages, "map" if batch in SEPARATE else batch, per_candidate=_batched)
+    together = batch not in SEPARATE and len(seeds) > 1
+    run = chunk_fn(config, recipe.stages, batch if together else "map", per_candidate=_batched)
     for si in range(start_stage, len(recipe.stages)):
         stage = recipe.stages[si]
         carried, opt = params, None
@@ -476,7 +480,7 @@ def _fit_pruned(image, config, recipe, lmbda, seeds, after, keep, *, batch, chun
 def fit_batch(images, config: ModelConfig, recipe: Recipe, lmbda: float, seed: int = 0, *, chunk: int = 100,
               progress: bool = True, batch: str | None = None) -> list[FitResult]:
     """Fit several same-shape targets (images (C, H, W) or video patches (C, T, H, W)), each its
-    own model: one after the other by default, or together in one compiled loop with batch="vmap"
+    own model: as separate fits by default (batch_mode(separate=True)), or together in one compiled loop with batch="vmap"
     or "map" (see batch_mode). Returns one FitResult per target, in order."""
     images = np.stack([np.asarray(im, np.float32) for im in images])
     return fit(images, config, recipe, lmbda, seed, chunk=chunk, progress=progress, batch=batch, _batched=True)
