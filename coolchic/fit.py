@@ -166,9 +166,9 @@ def _cached(cache: dict, key, make):
 
 def batch_mode(separate: bool = False) -> str:
     """How several candidates are fitted by default: "threads" on a CPU (separate fits run
-    concurrently, see SEPARATE), "vmap" (one compiled loop for all) elsewhere, or there "serial"
-    (one fit after the other) when `separate` fits are needed (early pruning) or wanted (same-size
-    images fitted together, not yet timed on a GPU). All four modes stay selectable.
+    concurrently, see SEPARATE); elsewhere "vmap" (one compiled loop for all), or "serial" (one
+    fit after the other) with `separate` (early pruning needs separate fits; same-size images
+    fitted together are not yet timed vmapped on a GPU). All four modes stay selectable.
     benchmarks/rd_budget.py candidates, 4 seeds of a c3-kodak fit, wall time over 4 serial fits:
     2-core CPU, 256x256, 200 steps (results/candidates.json): threads 0.60-0.81x, vmap 0.93-1.14x,
     lax.map 0.88-1.32x over runs on a machine whose speed drifts (the same 4 serial fits: 20.3 and
@@ -480,8 +480,8 @@ def _fit_pruned(image, config, recipe, lmbda, seeds, after, keep, *, batch, chun
 def fit_batch(images, config: ModelConfig, recipe: Recipe, lmbda: float, seed: int = 0, *, chunk: int = 100,
               progress: bool = True, batch: str | None = None) -> list[FitResult]:
     """Fit several same-shape targets (images (C, H, W) or video patches (C, T, H, W)), each its
-    own model: as separate fits by default (batch_mode(separate=True)), or together in one compiled loop with batch="vmap"
-    or "map" (see batch_mode). Returns one FitResult per target, in order."""
+    own model: as separate fits by default (batch_mode(separate=True)), or together in one
+    compiled loop with batch="vmap" or "map" (see batch_mode). Returns one FitResult per target, in order."""
     images = np.stack([np.asarray(im, np.float32) for im in images])
     return fit(images, config, recipe, lmbda, seed, chunk=chunk, progress=progress, batch=batch, _batched=True)
 

@@ -178,6 +178,7 @@ def test_early_pruning_keeps_the_best_and_follows_the_unpruned_path(crop):
     ("gpu", [4], None, ["map"]),  # one candidate: the plain program of a single fit
     ("gpu", [4, 5], (10, 1), ["serial", "map", "map"]),  # early pruning needs separate fits
     ("cpu", [4, 5], None, ["threads", "map", "map"]),  # separate fits, concurrently
+    ("gpu", "images", None, ["serial", "map", "map"]),  # fit_batch: vmapped images not yet timed on a GPU
 ])
 def test_default_batch_mode_per_backend(crop, monkeypatch, backend, seeds, prune, expected):
     """Without `batch`, fit fits candidates as batch_mode says for the backend: the separate-fit
@@ -199,7 +200,10 @@ def test_default_batch_mode_per_backend(crop, monkeypatch, backend, seeds, prune
     monkeypatch.setattr(F, "chunk_fn", stop)
     monkeypatch.setattr(F, "_each", each)
     with pytest.raises(InterruptedError):
-        fit(crop, SMALL, coolchic_recipe(30), 1e-3, seeds=seeds, prune=prune, progress=False)
+        if seeds == "images":
+            fit_batch([crop, crop[:, ::-1]], SMALL, coolchic_recipe(30), 1e-3, progress=False)
+        else:
+            fit(crop, SMALL, coolchic_recipe(30), 1e-3, seeds=seeds, prune=prune, progress=False)
     assert asked == expected
 
 
