@@ -173,14 +173,19 @@ def test_early_pruning_keeps_the_best_and_follows_the_unpruned_path(crop):
         fit(crop, SMALL, recipe, 1e-3, seeds=[4, 5], prune=(10, 1), progress=False, batch="vmap")
 
 
-@pytest.mark.parametrize("backend, seeds, prune, expected", [
-    ("gpu", [4, 5], None, ["vmap"]),  # candidates in one vmapped loop: 0.35-0.59x serial on an H100
-    ("gpu", [4], None, ["map"]),  # one candidate: the plain program of a single fit
-    ("gpu", [4, 5], (10, 1), ["serial", "map", "map"]),  # early pruning needs separate fits
-    ("cpu", [4, 5], None, ["threads", "map", "map"]),  # separate fits, concurrently
-    ("gpu", "images", None, ["serial", "map", "map"]),  # fit_batch: vmapped images not yet timed on a GPU
-])
-def test_default_batch_mode_per_backend(crop, monkeypatch, backend, seeds, prune, expected):
+def _fit_seeds(seeds, prune=None):
+    return lambda crop: fit(crop, SMALL, coolchic_recipe(30), 1e-3, seeds=seeds, prune=prune, progress=False)
+
+
+@pytest.mark.parametrize("backend, run, expected", [
+    ("gpu", _fit_seeds([4, 5]), ["vmap"]),  # candidates in one vmapped loop: 0.35-0.59x serial on an H100
+    ("gpu", _fit_seeds([4]), ["map"]),  # one candidate: the plain program of a single fit
+    ("gpu", _fit_seeds([4, 5], (10, 1)), ["serial", "map", "map"]),  # early pruning needs separate fits
+    ("cpu", _fit_seeds([4, 5]), ["threads", "map", "map"]),  # separate fits, concurrently
+    ("gpu", lambda crop: fit_batch([crop, crop[:, ::-1]], SMALL, coolchic_recipe(30), 1e-3, progress=False),
+     ["serial", "map", "map"]),  # several images: separate fits (vmapped ones not yet timed on a GPU)
+], ids=["gpu-seeds", "gpu-one-seed", "gpu-pruned", "cpu-seeds", "gpu-images"])
+def test_default_batch_mode_per_backend(crop, monkeypatch, backend, run, expected):
     """Without `batch`, fit fits candidates as batch_mode says for the backend: the separate-fit
     mode and the compiled loop it asks for are recorded, and each loop stops before compiling."""
     asked = []
@@ -200,10 +205,7 @@ def test_default_batch_mode_per_backend(crop, monkeypatch, backend, seeds, prune
     monkeypatch.setattr(F, "chunk_fn", stop)
     monkeypatch.setattr(F, "_each", each)
     with pytest.raises(InterruptedError):
-        if seeds == "images":
-            fit_batch([crop, crop[:, ::-1]], SMALL, coolchic_recipe(30), 1e-3, progress=False)
-        else:
-            fit(crop, SMALL, coolchic_recipe(30), 1e-3, seeds=seeds, prune=prune, progress=False)
+        run(crop)
     assert asked == expected
 
 
