@@ -191,7 +191,7 @@ def _public(path: str) -> None:
 
 
 def _report(args, report: dict):
-    from coolchic.image_io import atomic_write
+    from coolchic.io.image import atomic_write
 
     text = json.dumps(report, indent=1)
     print(text)
@@ -207,8 +207,8 @@ def _report(args, report: dict):
 def _run_compress(args) -> int:
     import numpy as np
 
-    from coolchic.image_io import ImageError, atomic_write, read_image, to_integers
-    from coolchic.metrics import psnr
+    from coolchic.io.image import ImageError, atomic_write, read_image, to_integers
+    from coolchic.evaluation.metrics import psnr
 
     _check_outputs(args)
     try:
@@ -246,7 +246,7 @@ def _run_compress(args) -> int:
 
 
 def _run_decompress(args) -> int:
-    from coolchic.image_io import write_image
+    from coolchic.io.image import write_image
 
     from .bitstream import BitstreamError, unpack
 

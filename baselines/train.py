@@ -48,7 +48,7 @@ _AR_MODELS = ("mbt2018", "cheng2020-anchor", "cheng2020-attn")
 
 def load_images(data_dir: str, crop: int) -> list:
     """Float32 (H, W, 3) arrays of the images in ``data_dir`` (at least ``crop`` per side)."""
-    from coolchic.image_io import read_image
+    from coolchic.io.image import read_image
 
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(f"data folder not found: {data_dir}")
@@ -311,7 +311,7 @@ def train(
         state = fresh_state()
         cfg = {"format": FORMAT, "model": model, "kwargs": kw, "lmbda": lmbda, "crop": crop, "batch": batch,
                "lr": lr, "aux_lr": aux_lr, "clip": clip, "seed": seed}
-        from coolchic.image_io import atomic_write
+        from coolchic.io.image import atomic_write
 
         def _w(tmp):
             with open(tmp, "w") as f:

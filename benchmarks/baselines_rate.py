@@ -38,8 +38,8 @@ from _common import KODAK, emit, kodak
 from baselines import load_codec
 from baselines.coding import coded_bits
 from baselines.train import train
-from coolchic.image_io import read_image, to_integers
-from coolchic.metrics import psnr
+from coolchic.io.image import read_image, to_integers
+from coolchic.evaluation.metrics import psnr
 
 DEFAULT_MODELS = ["bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018", "cheng2020-anchor", "cheng2020-attn"]
 

@@ -14,9 +14,9 @@ import sys
 import numpy as np
 from _common import emit, kodak
 
-from coolchic.api import encode_image
-from coolchic.codec import decode
-from coolchic.image_io import read_image
+from coolchic.api.image import encode_image
+from coolchic.coding.image_codec import decode
+from coolchic.io.image import read_image
 from coolchic.presets import get_preset
 
 

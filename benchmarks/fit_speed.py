@@ -4,7 +4,7 @@
 
 Prints one JSON object {preset: {"seconds_per_step", "compile_seconds", "split": {...}}}. Steps are
 those of the Cool-chic recipe's first stage (uniform noise, as in the split); compile_seconds is the
-one compile of that recipe's step, all stages in one executable (see coolchic.fit.chunk_fn). The
+one compile of that recipe's step, all stages in one executable (see coolchic.fitting.fit.chunk_fn). The
 split times each part of the step on its own (forward+backward of the ARM rate, of the upsampling,
 of the synthesis; the optimizer as the full step minus the gradient), so the sum is approximate.
 """
@@ -22,13 +22,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coolchic.fit import _stack, chunk_fn, init_state, loss_terms
-from coolchic.image_io import read_image
-from coolchic.model import features, init_params, rate_bits
+from coolchic.fitting.fit import _stack, chunk_fn, init_state, loss_terms
+from coolchic.io.image import read_image
+from coolchic.model.image import features, init_params, rate_bits
 from coolchic.presets import get_preset
-from coolchic.quantizers import uniform_noise
-from coolchic.recipes import coolchic_recipe
-from coolchic.synthesis import squared_error
+from coolchic.fitting.quantizers import uniform_noise
+from coolchic.fitting.recipes import coolchic_recipe
+from coolchic.model.synthesis import squared_error
 
 DEFAULT_IMAGE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "kodak", "kodim01.png")
 

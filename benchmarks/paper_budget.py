@@ -5,7 +5,7 @@
     python benchmarks/paper_budget.py verify F.json DIR    # decode DIR/*.cool here, compare MD5s
 
 The images (all 768x512) are fitted one after the other (or together in one compiled loop with
---batch vmap: coolchic.api.encode_images), coded to real files, and compared per image with
+--batch vmap: coolchic.api.image.encode_images), coded to real files, and compared per image with
 anchors/coolchic/v5.0-image-kodak.tsv at the same lambda (PSNR gap in dB, rate ratio).
 
 --seconds S caps the fit at about S seconds of fitting: warm-up fits of 220 and 660 steps measure
@@ -27,12 +27,12 @@ import time
 import numpy as np
 from _common import SHARED, emit, kodak
 
-from coolchic.anchors import read_coolchic_rows
-from coolchic.api import encode_images, image_to_chw
-from coolchic.fit import fit_batch
-from coolchic.image_io import read_image, to_integers
+from coolchic.evaluation.anchors import read_coolchic_rows
+from coolchic.api.image import encode_images, image_to_chw
+from coolchic.fitting.fit import fit_batch
+from coolchic.io.image import read_image, to_integers
 from coolchic.presets import get_preset
-from coolchic.recipes import get_recipe
+from coolchic.fitting.recipes import get_recipe
 
 ANCHORS = os.path.join(SHARED, "anchors", "coolchic", "v5.0-image-kodak.tsv")
 
@@ -113,7 +113,7 @@ def verify(json_path: str, streams: str) -> int:
     encoder's (the encoding machine's) MD5 and PSNR in the JSON."""
     import json
 
-    from coolchic.codec import decode
+    from coolchic.coding.image_codec import decode
 
     ok = True
     for row in json.load(open(json_path))["rows"]:

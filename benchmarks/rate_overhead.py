@@ -14,8 +14,8 @@ import sys
 
 from _common import emit, kodak
 
-from coolchic.api import encode_image
-from coolchic.image_io import read_image
+from coolchic.api.image import encode_image
+from coolchic.io.image import read_image
 from coolchic.presets import get_preset
 
 

@@ -21,12 +21,12 @@ import jax
 import numpy as np
 from _common import emit, kodak
 
-from coolchic.api import encode_image, image_to_chw
-from coolchic.bdrate import bd_rate
-from coolchic.fit import SEPARATE, batch_mode, fit
-from coolchic.image_io import Image, read_image
+from coolchic.api.image import encode_image, image_to_chw
+from coolchic.evaluation.bdrate import bd_rate
+from coolchic.fitting.fit import SEPARATE, batch_mode, fit
+from coolchic.io.image import Image, read_image
 from coolchic.presets import get_preset
-from coolchic.recipes import get_recipe
+from coolchic.fitting.recipes import get_recipe
 
 
 def crop(path: str, size: int) -> Image:

@@ -24,13 +24,13 @@ import time
 import numpy as np
 from _common import emit
 
-from coolchic.api import encode_image
-from coolchic.bdrate import bd_rate
+from coolchic.api.image import encode_image
+from coolchic.evaluation.bdrate import bd_rate
 from coolchic.config import ModelConfig
-from coolchic.image_io import from_integers
+from coolchic.io.image import from_integers
 from coolchic.presets import get_preset
-from coolchic.video_api import encode_video, yuv_psnr
-from coolchic.video_io import Video, psnr_rgb, read_video
+from coolchic.api.video import encode_video, yuv_psnr
+from coolchic.io.video import Video, psnr_rgb, read_video
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 CLIP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "video",

@@ -1,9 +1,9 @@
 """The C3 recipe (Kim et al., CVPR 2024) on top of coolchic's model and fitting loop.
 
-Importing this package registers the recipe as `coolchic.recipes.RECIPES["c3"]`.
+Importing this package registers the recipe as `coolchic.fitting.recipes.RECIPES["c3"]`.
 """
 
-from coolchic.recipes import RECIPES
+from coolchic.fitting.recipes import RECIPES
 
 from .kumaraswamy import (
     kumaraswamy_b,

@@ -1,7 +1,7 @@
 """Adaptive per-image search (C3 "adaptive"): several candidates, keep the best RD cost.
 
 Candidates are (architecture, seed) pairs. Those that share an architecture have identical
-parameter shapes and are fitted together under `jax.vmap` in one compiled loop (coolchic.fit's
+parameter shapes and are fitted together under `jax.vmap` in one compiled loop (coolchic.fitting.fit's
 `seeds`); different architectures cannot be batched, so they form separate groups, fitted one
 group after the other. The winner is the candidate with the lowest MSE + lambda * latent bpp.
 """
@@ -13,8 +13,8 @@ import dataclasses
 import numpy as np
 
 from coolchic.config import ModelConfig, causal_context
-from coolchic.fit import FitResult, fit
-from coolchic.recipes import Recipe
+from coolchic.fitting.fit import FitResult, fit
+from coolchic.fitting.recipes import Recipe
 
 # C3's adaptive Kodak search varies the ARM context and the synthesis width; a small default set.
 DEFAULT_ARCHITECTURES = (

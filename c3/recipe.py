@@ -1,4 +1,4 @@
-"""The C3 recipe (Kim et al., CVPR 2024) as a value of `coolchic.recipes.Recipe`.
+"""The C3 recipe (Kim et al., CVPR 2024) as a value of `coolchic.fitting.recipes.Recipe`.
 
 Everything here follows the reference implementation, google-deepmind/c3_neural_compression:
 `quantize()` in `model/latents.py` (quant types "soft_round" and "ste_soft_round"),
@@ -25,7 +25,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from coolchic.recipes import Recipe, Stage, constant_lr, cosine_lr
+from coolchic.fitting.recipes import Recipe, Stage, constant_lr, cosine_lr
 
 from .kumaraswamy import kumaraswamy_noise_like
 from .soft_round import soft_round, soft_round_conditional_mean

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 
 def causal_context(size: int) -> tuple[tuple[int, int], ...]:
@@ -40,6 +41,8 @@ class ModelConfig:
     out_channels: int = 3
     latent_step: float = 0.4  # training parameterisation: quantized latent = round(param / step)
 
+    is_video: ClassVar[bool] = False  # VideoConfig: True
+
     def __post_init__(self):
         if not 1 <= self.n_grids <= 12:
             raise ValueError(f"n_grids must be in [1, 12], got {self.n_grids}")
@@ -49,8 +52,6 @@ class ModelConfig:
             raise ValueError("ARM context must be strictly causal (dy < 0, or dy == 0 and dx < 0)")
         if self.out_channels not in (1, 3):
             raise ValueError("out_channels must be 1 (gray) or 3 (RGB)")
-
-    is_video = False  # class attribute: VideoConfig (coolchic.video_model) sets it
 
     @property
     def n_context(self) -> int:
@@ -86,3 +87,70 @@ class ModelConfig:
     def scale_latents(self, latents: list) -> list:
         """Latent parameters in quantization units (what quantizers, ARM and synthesis see)."""
         return latents if self.latent_step == 1.0 else [g / self.latent_step for g in latents]
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoConfig(ModelConfig):
+    """A ModelConfig for videos. Extra fields:
+
+    prev_window: (kh, kw) window of the previous latent frame in the ARM context ((0, 0): none).
+    prev_offsets: per-grid (oy, ox) displacement of that window's centre; () means all zero.
+    conv3d: residual convs are 3x3x3 over (T, H, W) (C3's default) or 3x3 per frame.
+    patch: (frames, height, width) of the spatio-temporal patches fitted independently
+        (0 = the whole dimension).
+    """
+
+    n_grids: int = 6
+    context: tuple[tuple[int, int], ...] = causal_context(7)
+    arm_hidden: tuple[int, ...] = (16, 16)
+    synth_hidden: tuple[int, ...] = (32, 32)
+    prev_window: tuple[int, int] = (4, 4)
+    prev_offsets: tuple[tuple[int, int], ...] = ()
+    conv3d: bool = True
+    patch: tuple[int, int, int] = (0, 0, 0)
+
+    is_video: ClassVar[bool] = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.upsampling != "bilinear":
+            raise ValueError("video grids are upsampled trilinearly (upsampling='bilinear')")
+        kh, kw = self.prev_window
+        if not (0 <= kh <= 15 and 0 <= kw <= 15) or (kh == 0) != (kw == 0):
+            raise ValueError(f"prev_window must be two sizes in [1, 15] or (0, 0), got {self.prev_window}")
+        if self.prev_offsets and len(self.prev_offsets) != self.n_grids:
+            raise ValueError(f"prev_offsets needs one (oy, ox) per grid ({self.n_grids})")
+        if any(abs(v) > 32 for o in self.prev_offsets for v in o):
+            raise ValueError("prev_offsets must be within +-32")
+        if not any(v for o in self.prev_offsets for v in o):  # all zero: one canonical value (one compile)
+            object.__setattr__(self, "prev_offsets", ())
+        if len(self.patch) != 3 or any(p < 0 for p in self.patch):
+            raise ValueError(f"patch must be three sizes >= 0, got {self.patch}")
+
+    def offset(self, grid: int) -> tuple[int, int]:
+        return tuple(self.prev_offsets[grid]) if self.prev_offsets else (0, 0)
+
+    def prev_context(self, grid: int) -> tuple[tuple[int, int], ...]:
+        """(dy, dx) positions read in the previous frame by grid `grid`, row-major."""
+        kh, kw = self.prev_window
+        oy, ox = self.offset(grid)
+        return tuple((oy + a - kh // 2, ox + b - kw // 2) for a in range(kh) for b in range(kw))
+
+    @property
+    def n_context(self) -> int:
+        return len(self.context) + self.prev_window[0] * self.prev_window[1]
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d["prev_window"] = list(self.prev_window)
+        d["prev_offsets"] = [list(o) for o in self.prev_offsets]
+        d["patch"] = list(self.patch)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VideoConfig":
+        d = dict(d)
+        d["prev_window"] = tuple(int(v) for v in d["prev_window"])
+        d["prev_offsets"] = tuple(tuple(int(v) for v in o) for o in d["prev_offsets"])
+        d["patch"] = tuple(int(v) for v in d["patch"])
+        return super().from_dict(d)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from .config import ModelConfig, causal_context
-from .video_model import VideoConfig
+from coolchic.config import ModelConfig, causal_context
+from coolchic.model.video import VideoConfig
 
 
 @dataclasses.dataclass(frozen=True)

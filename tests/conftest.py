@@ -41,7 +41,7 @@ def kodak_path(i: int) -> str:
 @pytest.fixture(scope="session")
 def kodak_crop():
     """(C, H, W) float32 crops of Kodak images, or a synthetic image when ../shared is absent."""
-    from coolchic.image_io import read_image
+    from coolchic.io.image import read_image
 
     def crop(i: int = 1, h: int = 32, w: int = 32, y: int = 200, x: int = 300) -> np.ndarray:
         p = os.path.join(KODAK, f"kodim{i:02d}.png")

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from coolchic.anchors import (
+from coolchic.evaluation.anchors import (
     Curve,
     CurveError,
     coolchic_image_curve,

@@ -8,9 +8,9 @@ import jax.numpy as jnp
 import pytest
 from conftest import jaxpr_equations, leaves_close
 
-from coolchic.arrays import matmul
-from coolchic.synthesis import conv3x3_valid_rows
-from coolchic.video_model import _CONV_FRAMES
+from coolchic.model.arrays import matmul
+from coolchic.model.synthesis import conv3x3_valid_rows
+from coolchic.model.video import _CONV_FRAMES
 
 
 def _primitives(fn, *args) -> set:

@@ -74,7 +74,7 @@ def calibrated(name, head="gaussian", gain=30.0, scale=2.0):
 
 @pytest.fixture(scope="module")
 def kodak():
-    from coolchic.image_io import read_image
+    from coolchic.io.image import read_image
 
     return read_image(KODAK).pixels
 
@@ -292,14 +292,14 @@ def test_host_probabilities():
 
 
 def _write_png(path, pixels):
-    from coolchic.image_io import write_image
+    from coolchic.io.image import write_image
 
     write_image(str(path), pixels, 8)
 
 
 @needs_shared
 def test_cli_compress_decompress(tmp_path, kodak, capsys):
-    from coolchic.image_io import read_image
+    from coolchic.io.image import read_image
 
     fx = os.path.join(FIXTURES, "bmshj2018-factorized.npz")
     src, out, rec, rep = tmp_path / "in.png", tmp_path / "x.bin", tmp_path / "x.png", tmp_path / "r.json"
@@ -313,7 +313,7 @@ def test_cli_compress_decompress(tmp_path, kodak, capsys):
     dec = json.loads(capsys.readouterr().out)
     assert (dec["height"], dec["width"]) == (80, 96) and "decode_seconds" in dec
     # The PNG is what the encoder reconstructed (PSNR in the report is measured on it).
-    from coolchic.metrics import psnr
+    from coolchic.evaluation.metrics import psnr
 
     assert psnr(read_image(str(src)).pixels, read_image(str(rec)).pixels) == pytest.approx(report["psnr"])
     # Refusals: existing output, input as output, missing weights, model mismatch.

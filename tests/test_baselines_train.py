@@ -25,7 +25,7 @@ KW = dict(lmbda=0.01, crop=64, batch=4, lr=1e-3, N=8, M=8, steps_per_call=10, pr
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     """Two 128x128 Kodak crops and a 48x48 one (smaller than the crop: edge-padded)."""
-    from coolchic.image_io import read_image, write_image
+    from coolchic.io.image import read_image, write_image
 
     d = tmp_path_factory.mktemp("data")
     for k, (name, size) in enumerate([("kodim01", 128), ("kodim23", 128), ("kodim05", 48)]):
@@ -118,8 +118,8 @@ def test_cli_train_then_code_with_checkpoint(runs, data_dir, tmp_path, capsys):
     enc = json.loads(capsys.readouterr().out)
     assert cli_main(["decompress", bin_, "-o", png, "--ckpt", out]) == 0
     capsys.readouterr()
-    from coolchic.image_io import read_image
-    from coolchic.metrics import psnr
+    from coolchic.io.image import read_image
+    from coolchic.evaluation.metrics import psnr
 
     assert psnr(read_image(src).pixels, read_image(png).pixels) == pytest.approx(enc["psnr"])
     # Weights of another run (same architecture) are refused by the fingerprint.

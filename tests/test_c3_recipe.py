@@ -20,7 +20,7 @@ from c3 import (
     soft_round_inverse,
 )
 from coolchic.config import ModelConfig, causal_context
-from coolchic.recipes import RECIPES, get_recipe
+from coolchic.fitting.recipes import RECIPES, get_recipe
 
 SMALL = ModelConfig(n_grids=4, context=causal_context(5), arm_hidden=(8, 8), synth_hidden=(8,))
 
@@ -175,8 +175,8 @@ def crop(kodak_crop):
 
 
 def test_short_c3_fit_lowers_the_loss(crop):
-    from coolchic.fit import evaluate, fit
-    from coolchic.model import init_params
+    from coolchic.fitting.fit import evaluate, fit
+    from coolchic.model.image import init_params
 
     lmbda = 1e-3
     r = fit(crop, SMALL, get_recipe("c3", 60), lmbda, seed=0, progress=False, chunk=20)
@@ -194,7 +194,7 @@ def test_short_c3_fit_lowers_the_loss(crop):
 def test_adaptive_search_keeps_the_minimum_over_architectures_and_seeds():
     from c3 import fit_adaptive
     from coolchic.config import ModelConfig, causal_context
-    from coolchic.recipes import get_recipe
+    from coolchic.fitting.recipes import get_recipe
 
     x = np.random.default_rng(0).random((3, 16, 16)).astype(np.float32)
     archs = (ModelConfig(n_grids=3, context=causal_context(3), arm_hidden=(4,), synth_hidden=(4,)),

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from coolchic.cli import main
-from coolchic.image_io import write_image
+from coolchic.cli.main import main
+from coolchic.io.image import write_image
 
 
 def run_cli(*args):

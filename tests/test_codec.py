@@ -13,14 +13,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from coolchic import codec
-from coolchic.api import encode_image
-from coolchic.bitstream import BitstreamError
+from coolchic.coding import image_codec as codec
+from coolchic.api.image import encode_image
+from coolchic.coding.image_format import BitstreamError
 from coolchic.config import ModelConfig, causal_context
-from coolchic.fit import fit
-from coolchic.image_io import read_image, to_integers, write_image
-from coolchic.model import init_params
-from coolchic.recipes import coolchic_recipe
+from coolchic.fitting.fit import fit
+from coolchic.io.image import read_image, to_integers, write_image
+from coolchic.model.image import init_params
+from coolchic.fitting.recipes import coolchic_recipe
 
 SMALL = ModelConfig(n_grids=4, context=causal_context(5), arm_hidden=(8, 8), synth_hidden=(8,))
 
@@ -111,7 +111,7 @@ def test_fresh_process_decodes_identical_pixels(small_stream, tmp_path):
     f = tmp_path / "s.cool"
     f.write_bytes(data)
     out = tmp_path / "rec.npy"
-    code = f"import numpy as np; from coolchic.codec import decode; np.save({str(out)!r}, decode(open({str(f)!r}, 'rb').read())[0])"
+    code = f"import numpy as np; from coolchic.coding.image_codec import decode; np.save({str(out)!r}, decode(open({str(f)!r}, 'rb').read())[0])"
     subprocess.run([sys.executable, "-c", code], check=True)
     np.testing.assert_array_equal(np.load(out), rep["reconstruction"])
 

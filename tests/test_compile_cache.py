@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from coolchic import cli, compile_cache
+from coolchic import cli
+from coolchic.fitting import compile_cache
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def test_default_folder_follows_xdg(no_jax_env, monkeypatch, tmp_path):
 def test_compiled_programs_are_stored(tmp_path):
     code = (
         "import jax, jax.numpy as jnp\n"
-        "from coolchic import compile_cache\n"
+        "from coolchic.fitting import compile_cache\n"
         "compile_cache.MIN_COMPILE_SECONDS = 0\n"
         "print(compile_cache.enable())\n"
         "print(round(float(jax.jit(lambda x: jnp.sin(x) * 2)(jnp.float32(1))), 5))\n"

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from coolchic.cli import main
-from coolchic.evaluate import EvalError, centre_crop, find_images, parse_crop, summarize
+from coolchic.cli.main import main
+from coolchic.evaluation.runner import EvalError, centre_crop, find_images, parse_crop, summarize
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(REPO, "..", "shared")
@@ -29,14 +29,14 @@ def _vtm():
 
 
 class _CountingEncoder:
-    """Wraps coolchic.api.encode_image to count the fits that actually run."""
+    """Wraps coolchic.api.image.encode_image to count the fits that actually run."""
 
     def __init__(self, monkeypatch):
-        import coolchic.api
+        import coolchic.api.image
 
         self.calls = []
-        self._orig = coolchic.api.encode_image
-        monkeypatch.setattr(coolchic.api, "encode_image", self)
+        self._orig = coolchic.api.image.encode_image
+        monkeypatch.setattr(coolchic.api.image, "encode_image", self)
 
     def __call__(self, img, config, **kw):
         self.calls.append(kw["lmbda"])
@@ -95,17 +95,17 @@ def test_eval_resume_and_plot(tmp_path, monkeypatch, capsys):
     assert len(doc2["means"]) == 3
 
     # `coolchic plot` with the VTM anchor draws both curves into a PNG.
-    import coolchic.plotting
+    import coolchic.evaluation.plotting
 
     seen = {}
-    orig_plot = coolchic.plotting.plot_rd
+    orig_plot = coolchic.evaluation.plotting.plot_rd
 
     def spy(curves, out_png, title=None, anchors=()):
         seen.update(curves=curves, anchors=anchors)
         seen["returned"] = orig_plot(curves, out_png, title=title, anchors=anchors)
         return seen["returned"]
 
-    monkeypatch.setattr(coolchic.plotting, "plot_rd", spy)
+    monkeypatch.setattr(coolchic.evaluation.plotting, "plot_rd", spy)
     png = tmp_path / "rd.png"
     rc = main(["plot", str(out), "--anchor", vtm, "-o", str(png)])
     assert rc == 0
@@ -133,7 +133,7 @@ def test_eval_errors_are_one_line(tmp_path, capsys):
 def test_helpers(tmp_path):
     import numpy as np
 
-    from coolchic.image_io import Image
+    from coolchic.io.image import Image
 
     assert parse_crop("64x48") == (64, 48) and parse_crop("32") == (32, 32) and parse_crop(None) is None
     with pytest.raises(EvalError):
@@ -158,14 +158,14 @@ def test_helpers(tmp_path):
 def test_eval_batch_fits_same_size_images_together(tmp_path, monkeypatch):
     """--batch: the images of one size are fitted in one vmapped loop (the default is one after
     the other) and give the rows a one-by-one evaluation gives."""
-    import coolchic.fit
+    import coolchic.fitting.fit
 
     files = [kodak_path(1), kodak_path(5)]
     one = tmp_path / "one.json"
     assert main(["eval", *files, "--lmbda", "2e-3", "--out", str(one), *EVAL_ARGS]) == 0
     modes = []
-    real = coolchic.fit.chunk_fn
-    monkeypatch.setattr(coolchic.fit, "chunk_fn", lambda *a, **k: modes.append((a[2], k)) or real(*a, **k))
+    real = coolchic.fitting.fit.chunk_fn
+    monkeypatch.setattr(coolchic.fitting.fit, "chunk_fn", lambda *a, **k: modes.append((a[2], k)) or real(*a, **k))
     together = tmp_path / "together.json"
     assert main(["eval", *files, "--lmbda", "2e-3", "--out", str(together), "--batch", *EVAL_ARGS]) == 0
     assert modes and all(m == "vmap" and k == {"per_candidate": True} for m, k in modes)

@@ -10,10 +10,10 @@ import pytest
 
 from conftest import jaxpr_equations, leaves_close
 
-import coolchic.fit as F
+import coolchic.fitting.fit as F
 from coolchic.config import ModelConfig, causal_context
-from coolchic.fit import chunk_fn, checkpoint_meta, evaluate, fit, fit_batch, load_checkpoint, save_checkpoint
-from coolchic.recipes import coolchic_recipe
+from coolchic.fitting.fit import chunk_fn, checkpoint_meta, evaluate, fit, fit_batch, load_checkpoint, save_checkpoint
+from coolchic.fitting.recipes import coolchic_recipe
 
 # A small architecture shared by the tests in this module, so compiled steps are reused.
 SMALL = ModelConfig(n_grids=4, context=causal_context(5), arm_hidden=(8, 8), synth_hidden=(8,))
@@ -114,9 +114,9 @@ def test_step_is_compiled_once_across_chunks(crop):
 def test_switched_step_follows_each_stages_bookkeeping(crop):
     """One step function serves every stage: the stage index picks keep-best, plateau drop and
     reset-to-best (C3's stage 2) or none of them (stage 1)."""
-    from coolchic.fit import _make_step, init_state
-    from coolchic.model import init_params
-    from coolchic.recipes import get_recipe
+    from coolchic.fitting.fit import _make_step, init_state
+    from coolchic.model.image import init_params
+    from coolchic.fitting.recipes import get_recipe
 
     stages = get_recipe("c3", 20).stages
     s2 = stages[1]
@@ -223,7 +223,7 @@ def test_fit_batch_fits_each_target_like_a_single_fit(crop, batch):
 
 
 def test_c3_recipe_stage2_resets_and_carries_state(crop):
-    from coolchic.recipes import get_recipe
+    from coolchic.fitting.recipes import get_recipe
 
     recipe = get_recipe("c3", 44)
     assert recipe.stages[1].carry_opt_state and recipe.stages[1].reset_on_plateau
@@ -251,9 +251,9 @@ def test_vmapped_step_adds_no_copies(crop, recipe):
     """Candidates fitted together under vmap must not pay per-step copies that a single fit does
     not: no gather or scatter, and exactly the image-sized transposes of one candidate (each of
     these once made vmapped fits several times slower than serial ones); nor grouped convolutions."""
-    from coolchic.fit import _make_step, _stack, init_state
-    from coolchic.model import init_params
-    from coolchic.recipes import get_recipe
+    from coolchic.fitting.fit import _make_step, _stack, init_state
+    from coolchic.model.image import init_params
+    from coolchic.fitting.recipes import get_recipe
 
     stages = get_recipe(recipe, 20).stages
     step = _make_step(SMALL, stages)  # the step of every stage: quantizer and lr picked by lax.switch
@@ -273,7 +273,7 @@ def test_one_at_a_time_equals_batched_and_batches_no_dot():
     shared arguments alike), while its program holds only unbatched matmuls (a lax.map)."""
     import jax.numpy as jnp
 
-    from coolchic.arrays import one_at_a_time
+    from coolchic.model.arrays import one_at_a_time
 
     def f(wxb, y):
         w, x, b = wxb
@@ -296,9 +296,9 @@ def test_one_at_a_time_equals_batched_and_batches_no_dot():
 
 def test_vmapped_step_with_one_by_one_loss_equals_batched_step(crop):
     """The CPU's vmapped step (loss one candidate at a time) follows the fully batched one."""
-    from coolchic.fit import _make_step, _stack, init_state
-    from coolchic.model import init_params
-    from coolchic.recipes import get_recipe
+    from coolchic.fitting.fit import _make_step, _stack, init_state
+    from coolchic.model.image import init_params
+    from coolchic.fitting.recipes import get_recipe
 
     stages = get_recipe("c3", 20).stages
     params = [init_params(jax.random.PRNGKey(s), SMALL, *crop.shape[1:]) for s in range(2)]

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from conftest import KODAK, REPO
 
-from coolchic.codec import decode
-from coolchic.image_io import read_image, to_integers
-from coolchic.metrics import psnr
+from coolchic.coding.image_codec import decode
+from coolchic.io.image import read_image, to_integers
+from coolchic.evaluation.metrics import psnr
 
 STREAMS = os.path.join(REPO, "tests", "data", "h100")
 ROWS = json.load(open(os.path.join(REPO, "benchmarks", "results", "gpu", "paper_h100.json")))["rows"]

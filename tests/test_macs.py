@@ -3,10 +3,10 @@
 import jax
 import pytest
 
-from coolchic import tiling
-from coolchic.arm import mlp, gather_context, pad_grid
-from coolchic.macs import macs_per_pixel
-from coolchic.model import decode_image, init_params
+from coolchic.model import tiling
+from coolchic.model.arm import mlp, gather_context, pad_grid
+from coolchic.model.macs import macs_per_pixel
+from coolchic.model.image import decode_image, init_params
 from coolchic.presets import PRESETS, get_preset
 
 

@@ -5,13 +5,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from coolchic import tiling
-from coolchic.arm import canvas_layout, grid_distribution, init_arm, latent_bits
+from coolchic.model import tiling
+from coolchic.model.arm import canvas_layout, grid_distribution, init_arm, latent_bits
 from coolchic.config import ModelConfig, causal_context
-from coolchic.laplace import laplace_bits
-from coolchic.latents import grid_shapes
-from coolchic.model import decode_image, init_params, rd_terms
-from coolchic.upsampling import bicubic_kernel, bilinear_axis
+from coolchic.model.laplace import laplace_bits
+from coolchic.model.latents import grid_shapes
+from coolchic.model.image import decode_image, init_params, rd_terms
+from coolchic.model.upsampling import bicubic_kernel, bilinear_axis
 
 
 @pytest.mark.parametrize("h,w", [(17, 13), (1, 1), (512, 768), (33, 64), (2, 3)])
@@ -121,7 +121,7 @@ def test_bilinear_matches_half_pixel_resize(factor):
 def test_bicubic_kernel_interpolates_constants_and_ramps():
     k = bicubic_kernel(8)
     np.testing.assert_allclose(k.sum(1), 1.0, rtol=1e-6)
-    from coolchic.upsampling import phase_filter_axis
+    from coolchic.model.upsampling import phase_filter_axis
 
     ramp = jnp.arange(12.0)
     up = np.asarray(phase_filter_axis(ramp, jnp.asarray(k), 0))

@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from coolchic.anchors import Curve, CurveError, read_macs_csv
-from coolchic.cli_curves import add_parsers, main
-from coolchic.plotting import plot_complexity, plot_rd
+from coolchic.evaluation.anchors import Curve, CurveError, read_macs_csv
+from coolchic.cli.curves import add_parsers, main
+from coolchic.evaluation.plotting import plot_complexity, plot_rd
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ANCHORS = os.path.join(REPO, "..", "shared", "anchors")

@@ -1,11 +1,11 @@
-"""coolchic.threads: concurrent jobs give ordered results, and a failing job stops the rest."""
+"""coolchic.fitting.threads: concurrent jobs give ordered results, and a failing job stops the rest."""
 
 import threading
 import time
 
 import pytest
 
-from coolchic.threads import as_completed, map_concurrently
+from coolchic.fitting.threads import as_completed, map_concurrently
 
 
 def test_results_in_order_and_jobs_overlap():

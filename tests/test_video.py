@@ -11,16 +11,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from coolchic import video_codec
-from coolchic.bitstream import BitstreamError
-from coolchic.cli import main
-from coolchic.codec import integer_latents
-from coolchic.fixed_arm import arm_to_fixed
-from coolchic.macs import video_macs_per_pixel
+from coolchic.coding import video_codec
+from coolchic.coding.image_format import BitstreamError
+from coolchic.cli.main import main
+from coolchic.coding.image_codec import integer_latents
+from coolchic.coding.fixed_arm import arm_to_fixed
+from coolchic.model.macs import video_macs_per_pixel
 from coolchic.presets import get_preset
-from coolchic.video_api import best_offsets, encode_video
-from coolchic.video_io import Video, read_video, write_video
-from coolchic.video_model import grid_bits, init_params
+from coolchic.api.video import best_offsets, encode_video
+from coolchic.io.video import Video, read_video, write_video
+from coolchic.model.video import grid_bits, init_params
 
 CLIP = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "video", "BasketballPass_416x240")
 

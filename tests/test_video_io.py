@@ -3,8 +3,8 @@ import os
 import numpy as np
 import pytest
 
-from coolchic.image_io import ImageError, write_image
-from coolchic.video_io import (
+from coolchic.io.image import ImageError, write_image
+from coolchic.io.video import (
     Video,
     VideoError,
     is_video_path,

@@ -1,0 +1,69 @@
+"""Upsampling and synthesis in numpy (float32), the reconstruction both encoder and decoder use.
+
+The codec computes the final image on the host with this one code path: the encoder reports
+exactly what any decoder will produce, decoding needs no XLA compilation (a fresh process decodes
+in well under a second), and a stream written after fitting on a GPU decodes to the same pixels on
+a CPU. It mirrors coolchic.model.upsampling / coolchic.model.synthesis, which the JAX training path uses.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from coolchic.model import upsampling
+from coolchic.config import ModelConfig
+
+
+def upsample(params: dict, grids: list, config: ModelConfig, height: int, width: int) -> np.ndarray:
+    """coolchic.model.upsampling's algorithm, run by numpy in float32."""
+    grids = [np.asarray(g, np.float32) for g in grids]
+    params = jax.tree.map(lambda a: np.asarray(a, np.float32), params)
+    out = upsampling.upsample(params, grids, config, height, width, xnp=np)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+_CHUNK = 16384
+
+
+def pixel_mlp(layers: list, feats: np.ndarray) -> np.ndarray:
+    """(C_in, ..., W) features -> (C_out, ..., W) through the per-pixel MLP (ReLU between layers)."""
+    c, *dims = feats.shape
+    n = int(np.prod(dims))
+    flat = feats.reshape(c, n)
+    layers = [(np.asarray(l["w"], np.float32), np.asarray(l["b"], np.float32)[:, None]) for l in layers]
+    x = np.empty((layers[-1][0].shape[0], n), np.float32)
+    for s0 in range(0, n, _CHUNK):  # cache-sized chunks: the MLP is memory-bound otherwise
+        y = flat[:, s0 : s0 + _CHUNK]
+        for i, (wt, b) in enumerate(layers):
+            y = wt @ y
+            y += b
+            if i < len(layers) - 1:
+                np.maximum(y, 0, out=y)
+        x[:, s0 : s0 + _CHUNK] = y
+    return x.reshape(-1, *dims)
+
+
+def conv3x3(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Zero-padded 3x3 conv over the last two axes of x (C_in, ..., H, W), k (C_out, C_in, 3, 3)."""
+    h, w = x.shape[-2:]
+    pad = [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)]
+    xp = np.pad(x, pad)
+    y = np.zeros((k.shape[0], *x.shape[1:]), np.float32)
+    for dy in range(3):
+        for dx in range(3):
+            v = xp[..., dy : dy + h, dx : dx + w].reshape(x.shape[0], -1)
+            y += (k[:, :, dy, dx] @ v).reshape(y.shape)
+    return y
+
+
+def synthesize(params: dict, feats: np.ndarray) -> np.ndarray:
+    """(C_in, H, W) features -> (C_out, H, W) in [0, 1]."""
+    x = pixel_mlp(params["layers"], feats)
+    for conv in params["convs"]:
+        x = x + np.asarray(conv["b"], np.float32)[:, None, None] + conv3x3(x, np.asarray(conv["w"], np.float32))
+    return np.clip(x, 0.0, 1.0)
+
+
+def reconstruct(params: dict, latents: list, config: ModelConfig, height: int, width: int) -> np.ndarray:
+    return synthesize(params["synthesis"], upsample(params["upsampling"], latents, config, height, width))

@@ -1,0 +1,166 @@
+"""Fitted parameters <-> .cool bytes: weight quantization, fixed-point ARM, range-coded latents.
+
+encode() turns a fit into a file and reports what the decoder will reconstruct (the same host
+code path, so they match pixel for pixel); decode() turns a file back into pixels.
+"""
+
+from __future__ import annotations
+
+import time
+
+import constriction
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from coolchic.coding import host_decoder
+from coolchic.coding.image_format import BitstreamError, Header, pack, unpack
+from coolchic.config import ModelConfig
+from coolchic.coding.fixed_arm import LATENT_MAX, LATENT_MIN, arm_to_fixed
+from coolchic.io.image import to_integers
+from coolchic.coding.latent_coding import decode_latents, encode_latents
+from coolchic.model.latents import grid_shapes
+from coolchic.model import model_for
+from coolchic.coding.weights import (MODULES, decode_group, dequantize_module, encode_groups, module_clip, module_ints,
+                      search_module_steps, split_groups)
+
+
+def integer_latents(latents: list) -> list[np.ndarray]:
+    return [np.clip(np.round(np.asarray(g, np.float64)), LATENT_MIN, LATENT_MAX) for g in latents]
+
+
+_COST_FNS: dict = {}
+
+
+def _cost_fns(config: ModelConfig, dims: tuple):
+    """Jitted (arm, latents) -> bits and (upsampling, synthesis, latents, image) -> mse."""
+    key = (config, dims)
+    if key not in _COST_FNS:
+        model = model_for(config)
+        bits = jax.jit(lambda arm, lat: model.rate_bits({"arm": arm}, lat, config))
+        mse = jax.jit(lambda up, syn, lat, img: jnp.mean(
+            (model.decode({"upsampling": up, "synthesis": syn}, lat, config, *dims) - img) ** 2))
+        _COST_FNS[key] = (bits, mse)
+    return _COST_FNS[key]
+
+
+def quantize_params(params: dict, config: ModelConfig, image: np.ndarray, lmbda: float):
+    """Search steps module by module (earlier choices stay quantized); return
+    (steps, integer module trees, dequantized modules). image is (C, H, W) or a video (C, T, H, W)."""
+    dims = tuple(image.shape[1:])
+    n_pixels = int(np.prod(dims))
+    lat = [jnp.asarray(g, jnp.float32) for g in integer_latents(config.scale_latents(params["latents"]))]
+    bits_fn, mse_fn = _cost_fns(config, dims)
+    img = jnp.asarray(image)
+    deq = {m: params[m] for m in MODULES}
+
+    def cost_fn(name):
+        if name == "arm":
+            return lambda q: lmbda * float(bits_fn(q, lat)) / n_pixels
+        other = "synthesis" if name == "upsampling" else "upsampling"
+        return lambda q: float(mse_fn(*((q, deq[other]) if name == "upsampling" else (deq[other], q)), lat, img))
+
+    steps, ints = {}, {}
+    for name in MODULES:
+        steps[name] = search_module_steps(name, params[name], cost_fn(name), lmbda, n_pixels)
+        ints[name], _ = module_ints(params[name], *steps[name], module_clip(name))
+        deq[name] = dequantize_module(ints[name], *steps[name])
+    return steps, ints, deq
+
+
+def encode(params: dict, config: ModelConfig, image: np.ndarray, bit_depth: int, lmbda: float) -> tuple[bytes, dict]:
+    """Bytes of the file for a fitted model of image (C, H, W) in [0, 1], and a report with the
+    reconstruction the decoder will produce ("reconstruction", float (C, H, W))."""
+    t0 = time.perf_counter()
+    c, h, w = image.shape
+    steps, ints, deq = quantize_params(params, config, image, lmbda)
+    codes, weight_words = encode_weights(ints)
+    latents = integer_latents(config.scale_latents(params["latents"]))
+    latent_words, latent_bits = encode_latents(latents, arm_to_fixed(deq["arm"]), config)
+    header = Header(h, w, c, bit_depth, config, steps, codes)
+    data, parts = pack(header, weight_words, latent_words)
+    rec = _reconstruct(deq, latents, config, h, w, bit_depth)
+    weight_bits = 32.0 * weight_words.size
+    report = {
+        "bytes": len(data),
+        "bytes_by_part": parts,
+        "bpp": 8.0 * len(data) / (h * w),
+        "bpp_estimated": (latent_bits + weight_bits + 8.0 * parts["header"]) / (h * w),
+        "bpp_latents_estimated": latent_bits / (h * w),
+        "quantization_steps": {m: [2.0 ** -steps[m][0], 2.0 ** -steps[m][1]] for m in MODULES},
+        "coding_seconds": time.perf_counter() - t0,
+        "reconstruction": rec,
+    }
+    return data, report
+
+
+def encode_weights(ints: dict) -> tuple[dict, np.ndarray]:
+    """Range-code each module's integer weights and biases: (module -> group codes, words)."""
+    enc = constriction.stream.queue.RangeEncoder()
+    codes = {}
+    for m in MODULES:
+        wg, bg = split_groups(ints[m])
+        cat = lambda xs: np.concatenate([np.ravel(x) for x in xs]) if xs else np.zeros(0, np.int64)  # noqa: E731
+        codes[m] = encode_groups([cat(wg), cat(bg)], enc)
+    return codes, enc.get_compressed()
+
+
+def decode_weights(words: np.ndarray, templates: dict, steps: dict, codes: dict) -> dict:
+    """Inverse of encode_weights: dequantized modules shaped like templates."""
+    dec = constriction.stream.queue.RangeDecoder(words)
+    deq = {}
+    for m in MODULES:
+        wg, bg = split_groups(templates[m])
+        sizes = [sum(int(np.prod(x.shape)) for x in g) for g in (wg, bg)]
+        flats = [decode_group(dec, code, n) for code, n in zip(codes[m], sizes)]
+        deq[m] = dequantize_module(_fill(templates[m], *flats), *steps[m])
+    return deq
+
+
+def _reconstruct(deq: dict, latents: list, config: ModelConfig, h: int, w: int, bit_depth: int) -> np.ndarray:
+    """The decoder's output, quantized to the file's bit depth, as floats in [0, 1]."""
+    rec = host_decoder.reconstruct(deq, latents, config, h, w)
+    maxval = (1 << bit_depth) - 1
+    return to_integers(rec, bit_depth).astype(np.float32) / maxval
+
+
+def templates(config: ModelConfig, *dims: int) -> dict:
+    """Shapes of the parameters of a model of this size (nothing allocated)."""
+    return jax.eval_shape(lambda: model_for(config).init_params(jax.random.PRNGKey(0), config, *dims))
+
+
+def _fill(template, w_flat: np.ndarray, b_flat: np.ndarray):
+    """Integer pytree shaped like template, consuming weights/biases in split_groups order."""
+    pos = {"w": 0, "b": 0}
+
+    def take(path, leaf):
+        kind = "b" if getattr(path[-1], "key", None) == "b" else "w"
+        src = b_flat if kind == "b" else w_flat
+        n = int(np.prod(leaf.shape))
+        out = src[pos[kind] : pos[kind] + n].reshape(leaf.shape)
+        pos[kind] += n
+        return out
+
+    return jax.tree_util.tree_map_with_path(take, template)
+
+
+def decode(data: bytes, max_batch: int | None = None) -> tuple[np.ndarray, Header, dict]:
+    """(reconstruction (C, H, W) floats on the bit-depth grid, header, timings and part sizes)."""
+    t0 = time.perf_counter()
+    header, ww, lw, parts = unpack(data)
+    h, w, config = header.height, header.width, header.config
+    try:
+        deq = decode_weights(ww, templates(config, h, w), header.steps, header.codes)
+        arm_fixed = arm_to_fixed(deq["arm"])
+        t1 = time.perf_counter()
+        latents = decode_latents(lw, arm_fixed, config, grid_shapes(h, w, config.n_grids), max_batch=max_batch)
+        t2 = time.perf_counter()
+    except BitstreamError:
+        raise
+    except Exception as e:  # constriction's checks on invalid data, out-of-range weights, ...
+        raise BitstreamError(f"corrupt payload: {e}") from None
+    rec = _reconstruct(deq, latents, config, h, w, header.bit_depth)
+    t3 = time.perf_counter()
+    info = {"bytes_by_part": parts, "weights_seconds": t1 - t0, "latents_seconds": t2 - t1,
+            "synthesis_seconds": t3 - t2, "decode_seconds": t3 - t0}
+    return rec, header, info

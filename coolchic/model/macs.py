@@ -1,0 +1,110 @@
+"""Analytic complexity per decoded pixel, per module, in two conventions.
+
+c3: C3's convention — multiplications only, biases and activations not counted, bilinear
+    interpolation counted as 8 per pixel per upsampled grid. C3's Kodak configuration gives 1770.
+full: every floating-point operation the decoder performs (multiplies, adds, bias adds, ReLUs,
+    the residual adds and the final clip), divided by 2 — "MAC equivalents" that can be checked
+    against XLA's cost analysis of the compiled decoder.
+"""
+
+from __future__ import annotations
+
+from coolchic.config import ModelConfig
+from coolchic.model.latents import grid_shapes
+
+
+def _mlp(dims, *, full: bool) -> float:
+    """Per-position cost of an MLP with ReLU between layers."""
+    total = 0.0
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+        if full:
+            total += (2 * a * b + b + (b if i < len(dims) - 2 else 0)) / 2
+        else:
+            total += a * b
+    return total
+
+
+def macs_per_pixel(config: ModelConfig, height: int = 512, width: int = 768, convention: str = "c3") -> dict:
+    """{"arm", "upsampling", "synthesis", "total"} MACs per pixel for an image of this size."""
+    if convention not in ("c3", "full"):
+        raise ValueError(f"unknown convention {convention!r}")
+    full = convention == "full"
+    n_pix = height * width
+    shapes = grid_shapes(height, width, config.n_grids)
+    latents_per_pixel = sum(h * w for h, w in shapes) / n_pix
+
+    arm = _mlp((len(config.context), *config.arm_hidden, 2), full=full) * latents_per_pixel
+
+    if config.upsampling == "bilinear":
+        if not full:
+            up = 8.0 * (config.n_grids - 1)
+        else:  # as implemented: 2 taps per output (3 FLOPs) up to factor 4, dense matrices above
+            from coolchic.model.upsampling import MAX_PHASE_FACTOR
+
+            up = 0.0
+            for i, (h, w) in enumerate(shapes[1:], start=1):
+                s = 2**i
+                per_h, per_w = (3.0, 3.0) if s <= MAX_PHASE_FACTOR else (2.0 * h, 2.0 * w)
+                up += (per_h * s * h * w + per_w * s * h * s * w) / 2 / n_pix
+    else:
+        half = config.upsampling_taps // 2
+        up = 0.0
+        for level in range(config.n_grids - 2, -1, -1):
+            ch = config.n_grids - 1 - level  # channels upsampled into this level
+            h, w = shapes[level + 1]
+            per_out = half if not full else (2 * half) / 2
+            up += ch * per_out * (2 * h * w + 4 * h * w) / n_pix
+
+    c = config.out_channels
+    syn = _mlp((config.n_grids, *config.synth_hidden, c), full=full)
+    if full:
+        # convs as implemented: one conv per input channel, summed with the bias (c * c adds),
+        # plus the residual add; then the final clip
+        syn += config.synth_convs * (2 * 9 * c * c + c * c + c) / 2 + c
+    else:
+        syn += config.synth_convs * 9 * c * c
+    return {"arm": arm, "upsampling": up, "synthesis": syn, "total": arm + up + syn}
+
+
+def video_macs_per_pixel(config, frames: int = 30, height: int = 1080, width: int = 1920,
+                         convention: str = "c3") -> dict:
+    """MACs per decoded pixel of a VideoConfig.
+
+    c3: C3's video convention (its utils/macs.py): the ARM cost of grid i weighted by 8^-i and
+        truncated to an integer per grid, 16 MACs per pixel per upsampled grid (trilinear), the
+        synthesis MLP, and 27 * C * C per 3D residual conv (9 * C * C per frame-wise 2D conv).
+        C3's UVG configuration (6 grids, 3x9x9 causal context = 121 inputs, ARM 16-16,
+        synthesis 32-32, two 3D convs) gives 2540 + 80 + 1798 = 4418.
+    exact: the same multiplications with the ARM weighted by the true latent counts of a
+        frames x height x width patch (ceil halving).
+    """
+    from coolchic.model.video import grid_shapes
+
+    if convention not in ("c3", "exact"):
+        raise ValueError(f"unknown convention {convention!r}")
+    per_latent = _mlp((config.n_context, *config.arm_hidden, 2), full=False)
+    if convention == "c3":
+        arm = float(sum(int(per_latent * 8.0**-i) for i in range(config.n_grids)))
+    else:
+        n = sum(t * h * w for t, h, w in grid_shapes(frames, height, width, config.n_grids))
+        arm = per_latent * n / (frames * height * width)
+    up = 16.0 * (config.n_grids - 1)
+    c = config.out_channels
+    syn = _mlp((config.n_grids, *config.synth_hidden, c), full=False)
+    syn += config.synth_convs * (27 if config.conv3d else 9) * c * c
+    return {"arm": arm, "upsampling": up, "synthesis": syn, "total": arm + up + syn}
+
+
+def format_table(config: ModelConfig, height: int, width: int, frames: int | None = None) -> str:
+    if config.is_video:
+        rows = [("module", "C3 convention", "exact latent counts")]
+        c3 = video_macs_per_pixel(config, frames or 30, height, width, "c3")
+        fl = video_macs_per_pixel(config, frames or 30, height, width, "exact")
+    else:
+        rows = [("module", "C3 convention", "full (FLOPs/2)")]
+        c3 = macs_per_pixel(config, height, width, "c3")
+        fl = macs_per_pixel(config, height, width, "full")
+    for k in ("arm", "upsampling", "synthesis", "total"):
+        rows.append((k, f"{c3[k]:.0f}", f"{fl[k]:.0f}"))
+    wcol = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join("  ".join(r[i].ljust(wcol[i]) if i == 0 else r[i].rjust(wcol[i]) for i in range(3)) for r in rows)
