@@ -191,7 +191,7 @@ def _public(path: str) -> None:
 
 
 def _report(args, report: dict):
-    from coolchic.io.image import atomic_write
+    from coolchic.io.files import atomic_write
 
     text = json.dumps(report, indent=1)
     print(text)
@@ -207,7 +207,8 @@ def _report(args, report: dict):
 def _run_compress(args) -> int:
     import numpy as np
 
-    from coolchic.io.image import ImageError, atomic_write, read_image, to_integers
+    from coolchic.io.files import atomic_write
+    from coolchic.io.image import ImageError, read_image, to_integers
     from coolchic.evaluation.metrics import psnr
 
     _check_outputs(args)

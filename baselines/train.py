@@ -311,7 +311,7 @@ def train(
         state = fresh_state()
         cfg = {"format": FORMAT, "model": model, "kwargs": kw, "lmbda": lmbda, "crop": crop, "batch": batch,
                "lr": lr, "aux_lr": aux_lr, "clip": clip, "seed": seed}
-        from coolchic.io.image import atomic_write
+        from coolchic.io.files import atomic_write
 
         def _w(tmp):
             with open(tmp, "w") as f:

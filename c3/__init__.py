@@ -1,10 +1,11 @@
 """The C3 recipe (Kim et al., CVPR 2024) on top of coolchic's model and fitting loop.
 
-Importing this package registers the recipe as `coolchic.fitting.recipes.RECIPES["c3"]`.
+The recipe reaches coolchic through the `coolchic.recipes` entry point (pyproject.toml) as
+`coolchic.fitting.recipes.RECIPES["c3"]`, and the adaptive search through `coolchic.searches`;
+coolchic never imports this package itself.
 """
 
-from coolchic.fitting.recipes import RECIPES
-
+from .adaptive import DEFAULT_ARCHITECTURES, AdaptiveResult, adaptive_search, fit_adaptive
 from .kumaraswamy import (
     kumaraswamy_b,
     kumaraswamy_cdf,
@@ -16,9 +17,11 @@ from .kumaraswamy import (
 from .recipe import SoftRoundNoise, SoftRoundSTE, c3_recipe, linear_anneal, soft_round_noise, soft_round_ste
 from .soft_round import soft_round, soft_round_conditional_mean, soft_round_inverse
 
-RECIPES["c3"] = c3_recipe
-
 __all__ = [
+    "DEFAULT_ARCHITECTURES",
+    "AdaptiveResult",
+    "adaptive_search",
+    "fit_adaptive",
     "SoftRoundNoise",
     "SoftRoundSTE",
     "c3_recipe",
@@ -35,5 +38,3 @@ __all__ = [
     "soft_round_noise",
     "soft_round_ste",
 ]
-
-from .adaptive import DEFAULT_ARCHITECTURES, AdaptiveResult, fit_adaptive  # noqa: E402,F401

@@ -42,3 +42,12 @@ def fit_adaptive(image: np.ndarray, recipe: Recipe, lmbda: float, architectures=
         rows += [{"architecture": ai, **c} for c in r.candidates]
     best = int(np.argmin([r.candidates[r.chosen]["rd_cost"] for r in results]))
     return AdaptiveResult(results[best], rows)
+
+
+def adaptive_search(image: np.ndarray, config: ModelConfig, recipe: Recipe, lmbda: float, *, seeds, progress: bool,
+                    prune=None) -> FitResult:
+    """The `c3-adaptive` search of coolchic's registry (`coolchic encode --adaptive`): `config`
+    first, then each of DEFAULT_ARCHITECTURES that differs from it; the best fit of all."""
+    channels = image.shape[0]
+    archs = (config, *[a for a in DEFAULT_ARCHITECTURES if a.with_channels(channels) != config])
+    return fit_adaptive(image, recipe, lmbda, architectures=archs, seeds=seeds, progress=progress, prune=prune).best

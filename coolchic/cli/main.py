@@ -44,7 +44,7 @@ def _positive_int(s: str) -> int:
 def _write_json(path: str | None, report: dict, force: bool = True) -> None:
     if not path:
         return
-    from coolchic.io.image import atomic_write
+    from coolchic.io.files import atomic_write
 
     def write(tmp):
         with open(tmp, "w") as f:
@@ -152,7 +152,7 @@ def cmd_encode(args) -> int:
 
 def _save_stream(args, data: bytes, report: dict, preset: str, keys: list) -> None:
     """Write the encoded stream atomically, complete the report and print its main keys."""
-    from coolchic.io.image import atomic_write
+    from coolchic.io.files import atomic_write
 
     def write(tmp):
         with open(tmp, "wb") as f:

@@ -7,10 +7,10 @@ process-wide backend that notebooks or other code may rely on is left alone.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Iterable, Mapping, Sequence
 
 from coolchic.evaluation.anchors import Curve
+from coolchic.io.files import atomic_write
 
 
 def _new_figure(size=(7.0, 5.0)):
@@ -23,25 +23,11 @@ def _new_figure(size=(7.0, 5.0)):
 
 
 def save_figure_atomic(fig, out_png: str) -> str:
-    """Write ``fig`` to ``out_png`` via a temp file in the same folder and ``os.replace``.
-
-    A reader never sees a half-written PNG, and a failed save leaves any previous
-    file untouched.  Returns the path written.
-    """
+    """Write ``fig`` to ``out_png`` atomically (coolchic.io.files.atomic_write), creating its folder:
+    a reader never sees a half-written PNG and a failed save leaves any previous file untouched."""
     out_png = os.fspath(out_png)
-    folder = os.path.dirname(os.path.abspath(out_png))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(out_png) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-        os.replace(tmp, out_png)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
+    atomic_write(out_png, lambda tmp: fig.savefig(tmp, format="png"))
     return out_png
 
 

@@ -173,7 +173,7 @@ def summarize(rows: list[dict]) -> list[dict]:
 
 
 def _write_results(out: str, data: dict) -> None:
-    from coolchic.io.image import atomic_write
+    from coolchic.io.files import atomic_write
 
     def write(tmp):
         with open(tmp, "w", encoding="utf-8") as f:

@@ -14,6 +14,7 @@ from typing import Callable
 import jax.numpy as jnp
 
 from coolchic.fitting import quantizers
+from coolchic.plugins import Registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,16 +73,14 @@ def coolchic_recipe(steps: int) -> Recipe:
     return Recipe("coolchic", tuple(stages))
 
 
-RECIPES: dict[str, Callable[[int], Recipe]] = {"coolchic": coolchic_recipe}
+# Recipe factories by name: `coolchic` here, `c3` from the c3 package's entry point
+# (pyproject.toml), and whatever a user registers (`RECIPES["mine"] = factory`).
+RECIPES = Registry("coolchic.recipes", "recipe")
+RECIPES["coolchic"] = coolchic_recipe
+
+DEFAULT_RECIPE = "c3"
 
 
 def get_recipe(name: str, steps: int) -> Recipe:
-    if name not in RECIPES:
-        # The C3 recipe registers itself when the c3 package is imported.
-        try:
-            import c3  # noqa: F401
-        except ImportError:
-            pass
-    if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; choose from {sorted(RECIPES)}")
-    return RECIPES[name](steps)
+    """The recipe `name` over `steps` steps."""
+    return RECIPES.lookup(name)(steps)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import warnings
 
 import numpy as np
 import png
+
+from coolchic.io.files import atomic_write
 
 
 class ImageError(ValueError):
@@ -131,26 +132,6 @@ def read_image(path: str | os.PathLike) -> Image:
     if magic[:2] in (b"P5", b"P6"):
         return _read_pnm(path)
     raise ImageError(f"{path}: unsupported image format (expected PNG or binary PPM/PGM)")
-
-
-def atomic_write(path: str | os.PathLike, write_fn, force: bool = True) -> None:
-    """Call write_fn(tmp_path) then rename onto path, so a failure never leaves a partial file."""
-    path = os.fspath(path)
-    if not force and os.path.exists(path):
-        raise FileExistsError(f"{path} exists (use --force to overwrite)")
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    os.close(fd)
-    try:
-        write_fn(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give outputs the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _write_image_now(path: str, samples: np.ndarray, bit_depth: int, fmt: str) -> None:

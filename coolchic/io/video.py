@@ -21,7 +21,8 @@ import warnings
 
 import numpy as np
 
-from coolchic.io.image import ImageError, atomic_write, read_image, write_image
+from coolchic.io.files import atomic_write
+from coolchic.io.image import ImageError, read_image, write_image
 
 
 class VideoError(ImageError):
