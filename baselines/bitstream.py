@@ -31,9 +31,10 @@ import dataclasses
 import hashlib
 import struct
 import zlib
-from typing import Tuple
 
 import numpy as np
+
+from coolchic.coding.errors import BitstreamError  # one error class for every stream reader
 
 __all__ = [
     "MAGIC",
@@ -55,10 +56,6 @@ HEADS = ("gaussian", "gmm")
 MAX_SIDE = 1 << 16
 
 
-class BitstreamError(ValueError):
-    """A malformed, truncated or corrupted bitstream (or one for other weights)."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Header:
     """Everything the decoder needs besides the weights and the payload."""
@@ -72,9 +69,9 @@ class Header:
     width: int
     channels: int
     bit_depth: int
-    y_shape: Tuple[int, int, int]
-    z_shape: Tuple[int, int, int] = (0, 0, 0)
-    alphabet: Tuple[int, int] = (0, 0)
+    y_shape: tuple[int, int, int]
+    z_shape: tuple[int, int, int] = (0, 0, 0)
+    alphabet: tuple[int, int] = (0, 0)
 
 
 _FIXED = struct.Struct("<BHH4sIIBB3H3H2i")  # head .. alphabet
@@ -93,8 +90,16 @@ def pack(header: Header, z_words: np.ndarray, y_words: np.ndarray, escapes: byte
         bytes([VERSION, len(name)]),
         name,
         _FIXED.pack(
-            HEADS.index(header.head), header.N, header.M, header.weights_id, header.height,
-            header.width, header.channels, header.bit_depth, *header.y_shape, *header.z_shape,
+            HEADS.index(header.head),
+            header.N,
+            header.M,
+            header.weights_id,
+            header.height,
+            header.width,
+            header.channels,
+            header.bit_depth,
+            *header.y_shape,
+            *header.z_shape,
             *header.alphabet,
         ),
         _LENGTHS.pack(z_words.size, y_words.size, len(escapes)),
@@ -117,8 +122,9 @@ class _Reader:
 
     def take(self, n: int, what: str) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
-            raise BitstreamError(f"truncated bitstream: {what} needs {n} bytes at offset {self.pos}, "
-                                 f"{len(self.data) - self.pos} left")
+            raise BitstreamError(
+                f"truncated bitstream: {what} needs {n} bytes at offset {self.pos}, {len(self.data) - self.pos} left"
+            )
         out = self.data[self.pos : self.pos + n]
         self.pos += n
         return out

@@ -15,7 +15,7 @@ import math
 import os
 import sys
 import time
-from typing import Callable, Dict, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = ["main", "build_parser", "COMMANDS", "UsageError"]
 
@@ -26,7 +26,7 @@ class UsageError(Exception):
     """Bad user input: reported as one line, exit status 2."""
 
 
-COMMANDS: Dict[str, Callable[[argparse._SubParsersAction], None]] = {}
+COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {}
 
 
 def command(name: str):
@@ -119,10 +119,25 @@ def _run_train(args) -> int:
 
     try:
         r = train(
-            args.model, args.data, args.lmbda, args.steps, args.out, crop=args.crop, batch=args.batch,
-            lr=args.lr, aux_lr=args.aux_lr, clip=args.clip or None, seed=args.seed, resume=args.resume,
-            head=args.head, N=args.N, M=args.M, quality=args.quality, save_every=args.save_every,
-            steps_per_call=args.steps_per_call, progress=not args.no_progress,
+            args.model,
+            args.data,
+            args.lmbda,
+            args.steps,
+            args.out,
+            crop=args.crop,
+            batch=args.batch,
+            lr=args.lr,
+            aux_lr=args.aux_lr,
+            clip=args.clip or None,
+            seed=args.seed,
+            resume=args.resume,
+            head=args.head,
+            N=args.N,
+            M=args.M,
+            quality=args.quality,
+            save_every=args.save_every,
+            steps_per_call=args.steps_per_call,
+            progress=not args.no_progress,
         )
     except (FileNotFoundError, KeyError, ValueError) as e:
         raise UsageError(_msg(e)) from None
@@ -166,7 +181,12 @@ def _check_outputs(args):
     for path in (args.output, args.json):
         if path is None:
             continue
-        if os.path.exists(args.input) and os.path.exists(path) and os.path.samefile(path, args.input) and not args.force:
+        if (
+            os.path.exists(args.input)
+            and os.path.exists(path)
+            and os.path.samefile(path, args.input)
+            and not args.force
+        ):
             raise UsageError(f"{path} is the input; refusing to overwrite it (use --force)")
         if os.path.exists(path) and not args.force:
             raise UsageError(f"{path} exists (use --force to overwrite)")
@@ -196,6 +216,7 @@ def _report(args, report: dict):
     text = json.dumps(report, indent=1)
     print(text)
     if args.json:
+
         def w(tmp):
             with open(tmp, "w") as f:
                 f.write(text + "\n")
@@ -207,9 +228,9 @@ def _report(args, report: dict):
 def _run_compress(args) -> int:
     import numpy as np
 
+    from coolchic.evaluation.metrics import psnr
     from coolchic.io.files import atomic_write
     from coolchic.io.image import ImageError, read_image, to_integers
-    from coolchic.evaluation.metrics import psnr
 
     _check_outputs(args)
     try:
@@ -236,13 +257,24 @@ def _run_compress(args) -> int:
     pixels = img.height * img.width
     maxval = (1 << img.bit_depth) - 1
     decoded = to_integers(info["x_hat"], img.bit_depth).astype(np.float32) / maxval
-    _report(args, {
-        "model": codec.name, "head": codec.head, "input": args.input, "output": args.output,
-        "height": img.height, "width": img.width, "bytes": len(data), "bpp": len(data) * 8 / pixels,
-        "bpp_estimated": coding.coded_bits(est, info) / pixels,
-        "bpp_estimated_forward": (est["bits_y"] + est["bits_z"]) / pixels, "bytes_by_part": info["bytes_by_part"],
-        "psnr": psnr(img.pixels, decoded), "encode_seconds": round(seconds, 4),
-    })
+    _report(
+        args,
+        {
+            "model": codec.name,
+            "head": codec.head,
+            "input": args.input,
+            "output": args.output,
+            "height": img.height,
+            "width": img.width,
+            "bytes": len(data),
+            "bpp": len(data) * 8 / pixels,
+            "bpp_estimated": coding.coded_bits(est, info) / pixels,
+            "bpp_estimated_forward": (est["bits_y"] + est["bits_z"]) / pixels,
+            "bytes_by_part": info["bytes_by_part"],
+            "psnr": psnr(img.pixels, decoded),
+            "encode_seconds": round(seconds, 4),
+        },
+    )
     return EXIT_OK
 
 
@@ -270,11 +302,21 @@ def _run_decompress(args) -> int:
     seconds = time.perf_counter() - t0
     write_image(args.output, pixels, header.bit_depth, force=True)
     _public(args.output)
-    _report(args, {
-        "model": header.model, "head": header.head, "input": args.input, "output": args.output,
-        "height": header.height, "width": header.width, "channels": header.channels,
-        "bit_depth": header.bit_depth, "bytes": len(data), "decode_seconds": round(seconds, 4),
-    })
+    _report(
+        args,
+        {
+            "model": header.model,
+            "head": header.head,
+            "input": args.input,
+            "output": args.output,
+            "height": header.height,
+            "width": header.width,
+            "channels": header.channels,
+            "bit_depth": header.bit_depth,
+            "bytes": len(data),
+            "decode_seconds": round(seconds, 4),
+        },
+    )
     return EXIT_OK
 
 
@@ -295,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

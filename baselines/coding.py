@@ -50,7 +50,6 @@ GMM and autoregressive models (it would need integer networks, as Cool-chic's AR
 from __future__ import annotations
 
 import functools
-from typing import Optional
 
 import constriction
 import jax
@@ -76,8 +75,18 @@ from .models import (
     ScaleHyperprior,
 )
 
-__all__ = ["Codec", "load_codec", "TableCoder", "gmm_pmf", "ndtr", "build_indexes", "gaussian_bits", "coded_bits",
-           "model_kind", "CODING_SCALE_LEVELS"]
+__all__ = [
+    "Codec",
+    "load_codec",
+    "TableCoder",
+    "gmm_pmf",
+    "ndtr",
+    "build_indexes",
+    "gaussian_bits",
+    "coded_bits",
+    "model_kind",
+    "CODING_SCALE_LEVELS",
+]
 
 _CAUSAL = np.argwhere(type_a_mask(5, "A") > 0).astype(np.int32)  # (12, 2) taps of the 5x5 window
 _CM = constriction.stream.model
@@ -94,9 +103,22 @@ def _erfc(x):
     """erfc with relative error < 1.2e-7 everywhere (Numerical Recipes' ``erfcc``), numpy."""
     z = np.abs(x)
     t = 1.0 / (1.0 + 0.5 * z)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
+    poly = -1.26551223 + t * (
+        1.00002368
+        + t
+        * (
+            0.37409196
+            + t
+            * (
+                0.09678418
+                + t
+                * (
+                    -0.18628806
+                    + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))
+                )
+            )
+        )
+    )
     ans = t * np.exp(-z * z + poly)
     return np.where(x >= 0, ans, 2.0 - ans)
 
@@ -412,6 +434,7 @@ class Codec:
                 bits_y += gaussian_bits(q, scales)
                 y_hat = q + means
             elif self.head == "gaussian":
+
                 def front(i, j, params):
                     nonlocal bits_y
                     scales, means = np.split(params, 2, axis=-1)
@@ -440,8 +463,18 @@ class Codec:
 
                 y_hat = self._ar_loop(hyper, front)
         header = Header(
-            self.name, self.head, self.N, self.M, self.weights_id, int(h), int(w), channels,
-            int(bit_depth), y_shape, z_shape, alphabet,
+            self.name,
+            self.head,
+            self.N,
+            self.M,
+            self.weights_id,
+            int(h),
+            int(w),
+            channels,
+            int(bit_depth),
+            y_shape,
+            z_shape,
+            alphabet,
         )
         zw, yw, ew = enc_z.get_compressed(), enc_y.get_compressed(), esc.getvalue()
         data = pack(header, zw, yw, ew)
@@ -450,7 +483,10 @@ class Codec:
             "y_hat": np.asarray(y_hat, np.float32),
             "z_hat": z_hat,
             "bytes_by_part": {
-                "header": header_size(self.name), "z": 4 * zw.size, "y": 4 * yw.size, "escapes": len(ew),
+                "header": header_size(self.name),
+                "z": 4 * zw.size,
+                "y": 4 * yw.size,
+                "escapes": len(ew),
             },
         }
         if self.kind != "factorized":  # (a factorized y is rounded and costed as in the forward)
@@ -464,8 +500,8 @@ class Codec:
         theirs = (header.model, header.head, header.N, header.M)
         if mine != theirs:
             raise BitstreamError(
-                "stream is for %s (head %s, N=%d, M=%d), these weights are %s (head %s, N=%d, M=%d)"
-                % (theirs + mine)
+                f"stream is for {theirs[0]} (head {theirs[1]}, N={theirs[2]}, M={theirs[3]}), these weights are "
+                f"{mine[0]} (head {mine[1]}, N={mine[2]}, M={mine[3]})"
             )
         if header.weights_id != self.weights_id:
             raise BitstreamError("stream was coded with other weights (weights fingerprint mismatch)")
@@ -506,6 +542,7 @@ class Codec:
                     scales, means = np.split(hyper, 2, axis=-1)
                 y_hat = self._gc.decode(dec_y, esc, build_indexes(scales)).astype(np.float32) + means
             elif self.head == "gaussian":
+
                 def front(i, j, params):
                     scales, means = np.split(params, 2, axis=-1)
                     return self._gc.decode(dec_y, esc, build_indexes(scales)).astype(np.float32) + means
@@ -532,10 +569,7 @@ class Codec:
         ``compress`` writes."""
         h, w = np.shape(pixels)[:2]
         out = self._forward(self.variables, jnp.asarray(self._prepare(pixels)))
-        bits = {
-            f"bits_{k}": float(-np.log2(np.asarray(v, np.float64)).sum())
-            for k, v in out["likelihoods"].items()
-        }
+        bits = {f"bits_{k}": float(-np.log2(np.asarray(v, np.float64)).sum()) for k, v in out["likelihoods"].items()}
         bits.setdefault("bits_z", 0.0)
         return {"x_hat": np.asarray(out["x_hat"])[0, :h, :w], **bits}
 
@@ -547,7 +581,7 @@ def coded_bits(est: dict, info: dict) -> float:
     return est["bits_z"] + info.get("bits_y_coded", est["bits_y"])
 
 
-def load_codec(ckpt: Optional[str] = None, fixture: Optional[str] = None, model: Optional[str] = None) -> Codec:
+def load_codec(ckpt: str | None = None, fixture: str | None = None, model: str | None = None) -> Codec:
     """A :class:`Codec` from a training folder (``ckpt``) or a CompressAI fixture ``.npz``.
 
     ``model``, when given, must match the weights' model. Raises ``FileNotFoundError``,

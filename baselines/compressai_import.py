@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -57,7 +58,7 @@ def _rename(key: str) -> str:
     """CompressAI ``zoo.pretrained.rename_key`` plus the older bottleneck spellings."""
     for prefix in ("sd/", "module."):
         if key.startswith(prefix):
-            key = key[len(prefix):]
+            key = key[len(prefix) :]
     if ".downsample." in key:
         key = key.replace("downsample", "skip")
     m = _EB_RE.match(key)

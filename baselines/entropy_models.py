@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from typing import Sequence, Tuple
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -141,7 +141,7 @@ class EntropyBottleneck(nn.Module):
     """
 
     channels: int
-    filters: Tuple[int, ...] = (3, 3, 3, 3)
+    filters: tuple[int, ...] = (3, 3, 3, 3)
     init_scale: float = 10.0
     tail_mass: float = 1e-9
     likelihood_bound: float = 1e-9
@@ -153,9 +153,7 @@ class EntropyBottleneck(nn.Module):
         mats, biases, factors = [], [], []
         for i in range(len(self.filters) + 1):
             init = float(np.log(np.expm1(1.0 / scale / filters[i + 1])))
-            mats.append(
-                self.param(f"matrices_{i}", nn.initializers.constant(init), (c, filters[i + 1], filters[i]))
-            )
+            mats.append(self.param(f"matrices_{i}", nn.initializers.constant(init), (c, filters[i + 1], filters[i])))
             biases.append(
                 self.param(
                     f"biases_{i}",
@@ -295,7 +293,7 @@ class GaussianConditional:
     scale_bound: float = 0.11
     likelihood_bound: float = 1e-9
     tail_mass: float = 1e-9
-    scale_table: Tuple[float, ...] = tuple(float(s) for s in get_scale_table())
+    scale_table: tuple[float, ...] = tuple(float(s) for s in get_scale_table())
 
     def quantize(self, x, mode: str, means=None, rng=None):
         return quantize(x, mode, means, rng)

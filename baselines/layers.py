@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -161,7 +162,7 @@ class Conv2d(nn.Module):
     features: int
     kernel_size: int = 3
     stride: int = 1
-    padding: Optional[int] = None
+    padding: int | None = None
     use_bias: bool = True
     precision: Any = None
 
@@ -224,8 +225,8 @@ class ConvTranspose2d(nn.Module):
     features: int
     kernel_size: int = 5
     stride: int = 2
-    padding: Optional[int] = None
-    output_padding: Optional[int] = None
+    padding: int | None = None
+    output_padding: int | None = None
     use_bias: bool = True
     precision: Any = None
 
@@ -325,12 +326,8 @@ class GDN(nn.Module):
     @nn.compact
     def __call__(self, x):
         c = x.shape[-1]
-        beta_raw = self.param(
-            "beta", lambda k, s: non_negative_init(jnp.ones(s), self.beta_min), (c,)
-        )
-        gamma_raw = self.param(
-            "gamma", lambda k, s: non_negative_init(self.gamma_init * jnp.eye(s[0])), (c, c)
-        )
+        beta_raw = self.param("beta", lambda k, s: non_negative_init(jnp.ones(s), self.beta_min), (c,))
+        gamma_raw = self.param("gamma", lambda k, s: non_negative_init(self.gamma_init * jnp.eye(s[0])), (c, c))
         beta = non_negative(beta_raw, self.beta_min)
         gamma = non_negative(gamma_raw, 0.0)
         # 1x1 conv of x^2 with weight gamma[i, j] (out i, in j) and bias beta.
@@ -401,9 +398,7 @@ class _ResidualUnit(nn.Module):
     @nn.compact
     def __call__(self, x):
         n = self.features
-        out = Sequential(
-            (conv1x1(n // 2), relu, conv3x3(n // 2), relu, conv1x1(n)), name="conv"
-        )(x)
+        out = Sequential((conv1x1(n // 2), relu, conv3x3(n // 2), relu, conv1x1(n)), name="conv")(x)
         return relu(out + x)
 
 

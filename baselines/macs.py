@@ -35,7 +35,7 @@ MODULE_ORDER = ("g_a", "h_a", "h_s", "g_s", "context_prediction", "entropy_param
 DECODER_MODULES = ("h_s", "g_s", "context_prediction", "entropy_parameters")
 
 
-def count_macs(model: nn.Module, height: int, width: int) -> "OrderedDict[str, int]":
+def count_macs(model: nn.Module, height: int, width: int) -> OrderedDict[str, int]:
     """Total MACs of one forward pass on a (1, height, width, 3) image, by top-level module.
 
     Keys follow :data:`MODULE_ORDER`; modules a model does not have are absent.

@@ -28,8 +28,6 @@ stream named ``"noise"``. ``x_hat`` is not clamped (as CompressAI's forward).
 
 from __future__ import annotations
 
-from typing import Optional
-
 import flax.linen as nn
 import jax.numpy as jnp
 
@@ -153,8 +151,13 @@ class ScaleHyperprior(_CompressionModel):
         y_hat, y_lik = self.gaussian_conditional(y, scales, None, training, self._noise_rng(training))
         x_hat = self.g_s(y_hat)
         return {
-            "x_hat": x_hat, "y": y, "y_hat": y_hat, "z": z, "z_hat": z_hat,
-            "scales": scales, "likelihoods": {"y": y_lik, "z": z_lik},
+            "x_hat": x_hat,
+            "y": y,
+            "y_hat": y_hat,
+            "z": z,
+            "z_hat": z_hat,
+            "scales": scales,
+            "likelihoods": {"y": y_lik, "z": z_lik},
         }
 
 
@@ -177,8 +180,14 @@ class MeanScaleHyperprior(ScaleHyperprior):
         y_hat, y_lik = self.gaussian_conditional(y, scales, means, training, self._noise_rng(training))
         x_hat = self.g_s(y_hat)
         return {
-            "x_hat": x_hat, "y": y, "y_hat": y_hat, "z": z, "z_hat": z_hat,
-            "scales": scales, "means": means, "likelihoods": {"y": y_lik, "z": z_lik},
+            "x_hat": x_hat,
+            "y": y,
+            "y_hat": y_hat,
+            "z": z,
+            "z_hat": z_hat,
+            "scales": scales,
+            "means": means,
+            "likelihoods": {"y": y_lik, "z": z_lik},
         }
 
 
@@ -257,7 +266,7 @@ class Cheng2020Anchor(JointAutoregressiveHierarchicalPriors):
     """
 
     N: int = 192
-    M: Optional[int] = None  # always N; kept so the kwargs mirror the other models
+    M: int | None = None  # always N; kept so the kwargs mirror the other models
 
     @property
     def latent_channels(self) -> int:
@@ -280,8 +289,15 @@ class Cheng2020Anchor(JointAutoregressiveHierarchicalPriors):
         N = self.N
         lr = leaky_relu
         return (
-            conv3x3(N), lr, subpel_conv3x3(N, 2), lr, conv3x3(N * 3 // 2), lr,
-            subpel_conv3x3(N * 3 // 2, 2), lr, conv3x3(N * 2),
+            conv3x3(N),
+            lr,
+            subpel_conv3x3(N, 2),
+            lr,
+            conv3x3(N * 3 // 2),
+            lr,
+            subpel_conv3x3(N * 3 // 2, 2),
+            lr,
+            conv3x3(N * 2),
         )
 
     def _g_s(self):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -74,7 +73,7 @@ def compare(out: dict, arrays: dict) -> dict:
     return {"max_abs": max_abs, "max_rel_likelihood": max_rel}
 
 
-def parity_report(path: str, tol: float = DEFAULT_TOL, jit: bool = True, _cache: Optional[dict] = None) -> dict:
+def parity_report(path: str, tol: float = DEFAULT_TOL, jit: bool = True, _cache: dict | None = None) -> dict:
     """Run the port on a fixture and compare with CompressAI's outputs.
 
     Returns ``{"model", "kwargs", "max_abs": {y, z, x_hat}, "max_rel_likelihood":

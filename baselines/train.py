@@ -24,7 +24,6 @@ import glob
 import json
 import os
 import time
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -52,9 +51,7 @@ def load_images(data_dir: str, crop: int) -> list:
 
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(f"data folder not found: {data_dir}")
-    files = sorted(
-        f for ext in ("png", "PNG", "ppm", "pgm") for f in glob.glob(os.path.join(data_dir, f"*.{ext}"))
-    )
+    files = sorted(f for ext in ("png", "PNG", "ppm", "pgm") for f in glob.glob(os.path.join(data_dir, f"*.{ext}")))
     if not files:
         raise ValueError(f"no PNG/PPM images in {data_dir}")
     images = []
@@ -86,8 +83,9 @@ def sample_crops(images: list, rng: np.random.Generator, n: int, crop: int) -> n
 # ---------------------------------------------------------------------------
 
 
-def model_kwargs(name: str, N: Optional[int] = None, M: Optional[int] = None, head: Optional[str] = None,
-                 quality: int = 1) -> dict:
+def model_kwargs(
+    name: str, N: int | None = None, M: int | None = None, head: str | None = None, quality: int = 1
+) -> dict:
     """Constructor kwargs: zoo configuration of ``quality`` overridden by ``N``/``M``/``head``."""
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
@@ -105,7 +103,7 @@ def model_kwargs(name: str, N: Optional[int] = None, M: Optional[int] = None, he
     return kw
 
 
-def _read_config(out: str) -> Optional[dict]:
+def _read_config(out: str) -> dict | None:
     path = os.path.join(out, CONFIG_NAME)
     if not os.path.isfile(path):
         return None
@@ -120,11 +118,12 @@ def _manager(out: str, create: bool = True):
     import orbax.checkpoint as ocp
 
     opts = ocp.CheckpointManagerOptions(max_to_keep=3, create=create, enable_async_checkpointing=False)
-    return ocp.CheckpointManager(os.path.join(os.path.abspath(out), CKPT_SUBDIR), options=opts,
-                                 item_names=("params", "train"))
+    return ocp.CheckpointManager(
+        os.path.join(os.path.abspath(out), CKPT_SUBDIR), options=opts, item_names=("params", "train")
+    )
 
 
-def _latest_step(out: str) -> Optional[int]:
+def _latest_step(out: str) -> int | None:
     """Latest committed step under ``OUT/ckpt`` (None when there is none)."""
     d = os.path.join(out, CKPT_SUBDIR)
     if not os.path.isdir(d):
@@ -142,7 +141,7 @@ def _init_params(model, seed: int):
     return _jitted_init(model)(jax.random.key(seed))
 
 
-def load_trained(ckpt_dir: str, step: Optional[int] = None):
+def load_trained(ckpt_dir: str, step: int | None = None):
     """``(name, model, {"params": ...}, config)`` from a training output folder (latest step by default)."""
     import orbax.checkpoint as ocp
 
@@ -178,7 +177,7 @@ def _labels(params):
     )
 
 
-def make_optimizers(lr: float, aux_lr: float = 1e-3, clip: Optional[float] = 1.0):
+def make_optimizers(lr: float, aux_lr: float = 1e-3, clip: float | None = 1.0):
     """``(main, aux)`` optax transforms: each updates only its partition (the other gets zeros)."""
     main = optax.adam(lr) if not clip else optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr))
     tx_main = optax.multi_transform({"main": main, "aux": optax.set_to_zero()}, _labels)
@@ -187,7 +186,7 @@ def make_optimizers(lr: float, aux_lr: float = 1e-3, clip: Optional[float] = 1.0
 
 
 @functools.lru_cache(maxsize=8)
-def make_chunk_fn(model, lmbda: float, lr: float, aux_lr: float = 1e-3, clip: Optional[float] = 1.0):
+def make_chunk_fn(model, lmbda: float, lr: float, aux_lr: float = 1e-3, clip: float | None = 1.0):
     """Jitted ``(state, crops (K, B, h, w, 3), n_active) -> (state, metrics (4, K))``.
 
     Metrics rows: loss, bpp, mse, aux loss; steps ``>= n_active`` leave the state unchanged.
@@ -231,6 +230,170 @@ def make_chunk_fn(model, lmbda: float, lr: float, aux_lr: float = 1e-3, clip: Op
 # ---------------------------------------------------------------------------
 
 
+def _check_args(steps: int, crop: int, batch: int, steps_per_call: int, save_every: int) -> None:
+    """Reject sizes the crop sampler, the models' stride 16 or the chunk loop cannot handle."""
+    if steps < 0 or crop < 64 or crop % 16 or batch < 1 or steps_per_call < 1 or save_every < 1:
+        raise ValueError("need steps >= 0, crop a multiple of 16 and >= 64, batch/steps_per_call/save_every >= 1")
+
+
+def _resolve_model(model: str, out: str, resume: bool, N: int | None, M: int | None, head: str | None, quality: int):
+    """``(saved config or None, constructor kwargs)`` for ``model`` in the folder ``out``.
+
+    A folder with saved steps must be resumed, hold its config and be for the same model
+    (and any ``N``/``M``/``head`` asked must match it); otherwise the kwargs come from the zoo.
+    """
+    saved = _read_config(out) if _latest_step(out) is not None else None  # config alone: a run that never saved
+    if saved is None and _latest_step(out) is not None:
+        raise ValueError(f"{out} holds checkpoints without {CONFIG_NAME}; use another --out")
+    if saved is not None and not resume:
+        raise ValueError(f"{out} already holds a training checkpoint; pass --resume or use another --out")
+    if resume and saved is None:
+        raise FileNotFoundError(f"nothing to resume: no training checkpoint in {out}")
+    if saved is None:
+        return None, model_kwargs(model, N, M, head, quality)
+    if saved["model"] != model:
+        raise ValueError(f"checkpoint in {out} is for model {saved['model']}, not {model}")
+    kw = dict(saved["kwargs"])
+    asked = {"N": N, "M": M, "head": head}
+    for k, v in asked.items():
+        if v is not None and kw.get(k, "gaussian" if k == "head" else None) != v:
+            raise ValueError(f"checkpoint in {out} is for {model} with {kw}, not {k}={v}")
+    return saved, kw
+
+
+def _fresh_state(net, seed: int, tx_main, tx_aux) -> dict:
+    """Step-0 training state: parameters from ``seed``, noise rng from ``seed + 1``."""
+    params = _init_params(net, seed)
+    return {
+        "params": params,
+        "opt_main": tx_main.init(params),
+        "opt_aux": tx_aux.init(params),
+        "step": jnp.int32(0),
+        "rng": jax.random.PRNGKey(seed + 1),
+    }
+
+
+def _train_part(s: dict) -> dict:
+    """The checkpoint item ``train``: everything of the state but the parameters."""
+    return {k: s[k] for k in ("opt_main", "opt_aux", "step", "rng")}
+
+
+def _restore_state(mgr, net, seed: int, tx_main, tx_aux) -> dict:
+    """The training state of the latest step saved by ``mgr`` (shapes from a fresh state)."""
+    import orbax.checkpoint as ocp
+
+    abstract = jax.eval_shape(lambda: _fresh_state(net, seed, tx_main, tx_aux))
+    restored = mgr.restore(
+        mgr.latest_step(),
+        args=ocp.args.Composite(
+            params=ocp.args.StandardRestore(abstract["params"]),
+            train=ocp.args.StandardRestore(_train_part(abstract)),
+        ),
+    )
+    # Through host memory: restored arrays carry an explicit sharding that would
+    # make the cached chunk function recompile.
+    return jax.tree.map(jnp.asarray, jax.device_get({"params": restored["params"], **restored["train"]}))
+
+
+def _write_config(out: str, cfg: dict) -> None:
+    """Write ``OUT/config.json`` atomically, with the permissions a plain ``open`` would give."""
+    from coolchic.io.files import atomic_write
+
+    def _w(tmp):
+        with open(tmp, "w") as f:
+            json.dump(cfg, f, indent=1)
+
+    os.makedirs(out, exist_ok=True)
+    atomic_write(os.path.join(out, CONFIG_NAME), _w, force=True)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(os.path.join(out, CONFIG_NAME), 0o666 & ~mask)
+
+
+def _save(mgr, s: dict) -> None:
+    """Checkpoint state ``s`` under its step (items ``params`` and ``train``)."""
+    import orbax.checkpoint as ocp
+
+    mgr.save(
+        int(s["step"]),
+        args=ocp.args.Composite(params=ocp.args.StandardSave(s["params"]), train=ocp.args.StandardSave(_train_part(s))),
+        force=True,
+    )
+
+
+def _progress_bar(progress: bool, steps: int, start: int):
+    """A tqdm bar over the run's ``steps`` starting at ``start`` (None without ``progress``)."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=steps, initial=min(start, steps), unit="step", dynamic_ncols=True)
+
+
+def _chunk_crops(images: list, seed: int, step: int, n: int, K: int, batch: int, crop: int) -> np.ndarray:
+    """(K, batch, crop, crop, 3) crops of steps ``step .. step+n-1`` (zeros past ``n``).
+
+    Each step's rng depends on ``(seed, step)`` only, so resumed runs see the same crops.
+    """
+    xs = np.zeros((K, batch, crop, crop, 3), np.float32)
+    for k in range(n):
+        xs[k] = sample_crops(images, np.random.default_rng([seed, step + k]), batch, crop)
+    return xs
+
+
+def _show(bar, metrics: np.ndarray, n: int) -> None:
+    """Advance ``bar`` by ``n`` steps, showing the chunk's mean loss, bpp and PSNR."""
+    loss, bpp, mse = metrics[:3].mean(1)
+    bar.set_postfix_str(f"loss={loss:.4f} bpp={bpp:.4f} psnr={-10 * np.log10(max(mse, 1e-12)):.2f}")
+    bar.update(n)
+
+
+def _run_steps(
+    run,
+    state: dict,
+    mgr,
+    bar,
+    images: list,
+    *,
+    start: int,
+    steps: int,
+    batch: int,
+    crop: int,
+    seed: int,
+    steps_per_call: int,
+    save_every: int,
+):
+    """Run steps ``start .. steps-1`` in chunks of ``steps_per_call`` -> ``(state, history)``.
+
+    A chunk never crosses a multiple of ``save_every``, where (and at the end) the state is saved.
+    """
+    history, step = [], start
+    K = steps_per_call
+    while step < steps:
+        n = min(K, steps - step, save_every - step % save_every)
+        xs = _chunk_crops(images, seed, step, n, K, batch, crop)
+        state, metrics = run(state, jnp.asarray(xs), jnp.int32(n))
+        metrics = np.asarray(metrics)[:, :n]
+        for k in range(n):
+            history.append((step + k + 1, *map(float, metrics[:, k])))
+        step += n
+        if bar is not None:
+            _show(bar, metrics, n)
+        if step % save_every == 0 or step == steps:
+            _save(mgr, state)
+    return state, history
+
+
+def _finish(mgr, bar, state: dict) -> None:
+    """Close the bar, save the final state unless it already is, and close the manager."""
+    if bar is not None:
+        bar.close()
+    if mgr.latest_step() != int(state["step"]):
+        _save(mgr, state)
+    mgr.wait_until_finished()
+    mgr.close()
+
+
 def train(
     model: str,
     data: str,
@@ -242,12 +405,12 @@ def train(
     batch: int = 8,
     lr: float = 1e-4,
     aux_lr: float = 1e-3,
-    clip: Optional[float] = 1.0,
+    clip: float | None = 1.0,
     seed: int = 0,
     resume: bool = False,
-    head: Optional[str] = None,
-    N: Optional[int] = None,
-    M: Optional[int] = None,
+    head: str | None = None,
+    N: int | None = None,
+    M: int | None = None,
     quality: int = 1,
     steps_per_call: int = 10,
     save_every: int = 1000,
@@ -259,107 +422,60 @@ def train(
     "out"}``. Raises ``ValueError``/``FileNotFoundError``/``KeyError`` on bad input
     (existing checkpoint without ``resume``, checkpoint of another model, no images ...).
     """
-    import orbax.checkpoint as ocp
+    import orbax.checkpoint  # noqa: F401  (a missing orbax fails here, before any check or write)
 
-    if steps < 0 or crop < 64 or crop % 16 or batch < 1 or steps_per_call < 1 or save_every < 1:
-        raise ValueError("need steps >= 0, crop a multiple of 16 and >= 64, batch/steps_per_call/save_every >= 1")
+    _check_args(steps, crop, batch, steps_per_call, save_every)
     out = os.path.abspath(out)
-    saved = _read_config(out) if _latest_step(out) is not None else None  # config alone: a run that never saved
-    if saved is None and _latest_step(out) is not None:
-        raise ValueError(f"{out} holds checkpoints without {CONFIG_NAME}; use another --out")
-    if saved is not None and not resume:
-        raise ValueError(f"{out} already holds a training checkpoint; pass --resume or use another --out")
-    if resume and saved is None:
-        raise FileNotFoundError(f"nothing to resume: no training checkpoint in {out}")
-    if saved is not None:
-        if saved["model"] != model:
-            raise ValueError(f"checkpoint in {out} is for model {saved['model']}, not {model}")
-        kw = dict(saved["kwargs"])
-        asked = {"N": N, "M": M, "head": head}
-        for k, v in asked.items():
-            if v is not None and kw.get(k, "gaussian" if k == "head" else None) != v:
-                raise ValueError(f"checkpoint in {out} is for {model} with {kw}, not {k}={v}")
-    else:
-        kw = model_kwargs(model, N, M, head, quality)
+    saved, kw = _resolve_model(model, out, resume, N, M, head, quality)
     net = MODELS[model](**kw)
     tx_main, tx_aux = make_optimizers(lr, aux_lr, clip)
-
-    def fresh_state():
-        params = _init_params(net, seed)
-        return {
-            "params": params,
-            "opt_main": tx_main.init(params),
-            "opt_aux": tx_aux.init(params),
-            "step": jnp.int32(0),
-            "rng": jax.random.PRNGKey(seed + 1),
-        }
-
-    train_part = lambda s: {k: s[k] for k in ("opt_main", "opt_aux", "step", "rng")}  # noqa: E731
     if saved is not None:
         mgr = _manager(out)
-        abstract = jax.eval_shape(fresh_state)
-        restored = mgr.restore(mgr.latest_step(), args=ocp.args.Composite(
-            params=ocp.args.StandardRestore(abstract["params"]),
-            train=ocp.args.StandardRestore(train_part(abstract)),
-        ))
-        # Through host memory: restored arrays carry an explicit sharding that would
-        # make the cached chunk function recompile.
-        state = jax.tree.map(jnp.asarray, jax.device_get({"params": restored["params"], **restored["train"]}))
+        state = _restore_state(mgr, net, seed, tx_main, tx_aux)
         images = load_images(data, crop) if int(state["step"]) < steps else []
     else:
         images = load_images(data, crop) if steps > 0 else []  # before writing anything
-        state = fresh_state()
-        cfg = {"format": FORMAT, "model": model, "kwargs": kw, "lmbda": lmbda, "crop": crop, "batch": batch,
-               "lr": lr, "aux_lr": aux_lr, "clip": clip, "seed": seed}
-        from coolchic.io.files import atomic_write
-
-        def _w(tmp):
-            with open(tmp, "w") as f:
-                json.dump(cfg, f, indent=1)
-
-        os.makedirs(out, exist_ok=True)
-        atomic_write(os.path.join(out, CONFIG_NAME), _w, force=True)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(os.path.join(out, CONFIG_NAME), 0o666 & ~mask)
+        state = _fresh_state(net, seed, tx_main, tx_aux)
+        _write_config(
+            out,
+            {
+                "format": FORMAT,
+                "model": model,
+                "kwargs": kw,
+                "lmbda": lmbda,
+                "crop": crop,
+                "batch": batch,
+                "lr": lr,
+                "aux_lr": aux_lr,
+                "clip": clip,
+                "seed": seed,
+            },
+        )
         mgr = _manager(out)
 
     start = int(state["step"])
     run = make_chunk_fn(net, float(lmbda), float(lr), float(aux_lr), clip)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, initial=min(start, steps), unit="step", dynamic_ncols=True)
-
-    def save(s):
-        mgr.save(int(s["step"]), args=ocp.args.Composite(
-            params=ocp.args.StandardSave(s["params"]), train=ocp.args.StandardSave(train_part(s))
-        ), force=True)
-
-    history, t0, step = [], time.perf_counter(), start
-    K = steps_per_call
-    while step < steps:
-        n = min(K, steps - step, save_every - step % save_every)
-        xs = np.zeros((K, batch, crop, crop, 3), np.float32)
-        for k in range(n):
-            xs[k] = sample_crops(images, np.random.default_rng([seed, step + k]), batch, crop)
-        state, metrics = run(state, jnp.asarray(xs), jnp.int32(n))
-        metrics = np.asarray(metrics)[:, :n]
-        for k in range(n):
-            history.append((step + k + 1, *map(float, metrics[:, k])))
-        step += n
-        if bar is not None:
-            loss, bpp, mse = metrics[:3].mean(1)
-            bar.set_postfix_str(f"loss={loss:.4f} bpp={bpp:.4f} psnr={-10 * np.log10(max(mse, 1e-12)):.2f}")
-            bar.update(n)
-        if step % save_every == 0 or step == steps:
-            save(state)
-    if bar is not None:
-        bar.close()
-    if mgr.latest_step() != int(state["step"]):
-        save(state)
-    mgr.wait_until_finished()
-    mgr.close()
-    return {"step": int(state["step"]), "start_step": start, "history": history,
-            "seconds": time.perf_counter() - t0, "out": out}
+    bar = _progress_bar(progress, steps, start)
+    t0 = time.perf_counter()
+    state, history = _run_steps(
+        run,
+        state,
+        mgr,
+        bar,
+        images,
+        start=start,
+        steps=steps,
+        batch=batch,
+        crop=crop,
+        seed=seed,
+        steps_per_call=steps_per_call,
+        save_every=save_every,
+    )
+    _finish(mgr, bar, state)
+    return {
+        "step": int(state["step"]),
+        "start_step": start,
+        "history": history,
+        "seconds": time.perf_counter() - t0,
+        "out": out,
+    }

@@ -9,7 +9,9 @@ import platform
 import jax
 
 # ../shared beside the checkout; COOLCHIC_SHARED points elsewhere (e.g. a copy carried to a GPU machine).
-SHARED = os.environ.get("COOLCHIC_SHARED") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
+SHARED = os.environ.get("COOLCHIC_SHARED") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"
+)
 KODAK = os.path.join(SHARED, "data", "kodak")
 
 
@@ -18,8 +20,13 @@ def kodak(i: int) -> str:
 
 
 def machine() -> dict:
-    return {"backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()], "cpu_count": os.cpu_count(),
-            "platform": platform.platform(), "jax": jax.__version__}
+    return {
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "jax": jax.__version__,
+    }
 
 
 def emit(result: dict, out: str | None) -> None:

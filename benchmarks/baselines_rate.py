@@ -38,10 +38,17 @@ from _common import KODAK, emit, kodak
 from baselines import load_codec
 from baselines.coding import coded_bits
 from baselines.train import train
-from coolchic.io.image import read_image, to_integers
 from coolchic.evaluation.metrics import psnr
+from coolchic.io.image import read_image, to_integers
 
-DEFAULT_MODELS = ["bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018", "cheng2020-anchor", "cheng2020-attn"]
+DEFAULT_MODELS = [
+    "bmshj2018-factorized",
+    "bmshj2018-hyperprior",
+    "mbt2018-mean",
+    "mbt2018",
+    "cheng2020-anchor",
+    "cheng2020-attn",
+]
 
 
 def centre_crop(x: np.ndarray, size: int) -> tuple:
@@ -145,31 +152,70 @@ def main(argv=None):
             M = None if name.startswith("cheng2020") else args.M
             seconds = 0.0
             for k, total in enumerate(steps):
-                r = train(name, data_dir, args.lmbda, total, out, crop=args.crop, batch=args.batch, lr=args.lr,
-                          seed=args.seed, resume=k > 0, N=args.N, M=M, steps_per_call=args.steps_per_call,
-                          save_every=max(steps), progress=False)
+                r = train(
+                    name,
+                    data_dir,
+                    args.lmbda,
+                    total,
+                    out,
+                    crop=args.crop,
+                    batch=args.batch,
+                    lr=args.lr,
+                    seed=args.seed,
+                    resume=k > 0,
+                    N=args.N,
+                    M=M,
+                    steps_per_call=args.steps_per_call,
+                    save_every=max(steps),
+                    progress=False,
+                )
                 seconds += r["seconds"]
                 last = r["history"][-1] if r["history"] else None
                 codec = load_codec(ckpt=out)
                 for img, (x, box) in evals.items():
-                    row = {"model": name, "steps": r["step"], "train_seconds": seconds, "image": img, "crop": box,
-                           **({"train_final": dict(zip(("step", "loss", "bpp", "mse", "aux"), last))} if last else {}),
-                           **measure(codec, x)}
+                    row = {
+                        "model": name,
+                        "steps": r["step"],
+                        "train_seconds": seconds,
+                        "image": img,
+                        "crop": box,
+                        **({"train_final": dict(zip(("step", "loss", "bpp", "mse", "aux"), last))} if last else {}),
+                        **measure(codec, x),
+                    }
                     rows.append(row)
-                    print(f"{name:22s} steps={row['steps']:5d} train={seconds:7.1f}s {img} file={row['file_bits']}"
-                          f" est+hdr={row['estimate_plus_header']:.0f} ratio={row['ratio']:.4f} bpp={row['bpp']:.4f}"
-                          f" psnr={row['psnr']:.2f} exact={row['exact_decode']} ratio_forward={row['ratio_forward']:.4f}",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"{name:22s} steps={row['steps']:5d} train={seconds:7.1f}s {img} file={row['file_bits']}"
+                        f" est+hdr={row['estimate_plus_header']:.0f} ratio={row['ratio']:.4f} bpp={row['bpp']:.4f}"
+                        f" psnr={row['psnr']:.2f} exact={row['exact_decode']} ratio_forward={row['ratio_forward']:.4f}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    emit({"config": {"models": args.models, "steps": steps, "lmbda": args.lmbda, "lr": args.lr, "crop": args.crop,
-                     "batch": args.batch, "N": args.N, "M": args.M, "seed": args.seed, "eval": list(evals),
-                     "eval_size": args.eval_size, "train_images": train_files,
-                     "runs": args.runs},
-          "rows": rows,
-          "max_abs_ratio_deviation": max(abs(r["ratio"] - 1) for r in rows) if rows else None,
-          "within_2pct": all(abs(r["ratio"] - 1) <= 0.02 for r in rows)}, args.out)
+    emit(
+        {
+            "config": {
+                "models": args.models,
+                "steps": steps,
+                "lmbda": args.lmbda,
+                "lr": args.lr,
+                "crop": args.crop,
+                "batch": args.batch,
+                "N": args.N,
+                "M": args.M,
+                "seed": args.seed,
+                "eval": list(evals),
+                "eval_size": args.eval_size,
+                "train_images": train_files,
+                "runs": args.runs,
+            },
+            "rows": rows,
+            "max_abs_ratio_deviation": max(abs(r["ratio"] - 1) for r in rows) if rows else None,
+            "within_2pct": all(abs(r["ratio"] - 1) <= 0.02 for r in rows),
+        },
+        args.out,
+    )
     return 0
 
 

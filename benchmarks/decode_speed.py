@@ -35,13 +35,26 @@ def main(argv=None):
     for _ in range(args.repeats):
         rec, _, info = decode(data)
         runs.append(info)
-    assert np.array_equal(rec.transpose(1, 2, 0), report["_reconstruction"])
+    assert np.array_equal(rec.transpose(1, 2, 0), report.reconstruction)
     med = lambda k: float(np.median([r[k] for r in runs]))  # noqa: E731
-    emit({"image": f"kodim{args.image:02d}", "preset": args.preset, "fit_steps": args.steps, "bytes": len(data),
-          "bpp": report["bpp"], "psnr": report["psnr"], "decode_seconds_median": med("decode_seconds"),
-          "split_median": {"weights": med("weights_seconds"), "latents": med("latents_seconds"),
-                           "synthesis": med("synthesis_seconds")},
-          "decode_seconds_all": [r["decode_seconds"] for r in runs]}, args.out)
+    emit(
+        {
+            "image": f"kodim{args.image:02d}",
+            "preset": args.preset,
+            "fit_steps": args.steps,
+            "bytes": len(data),
+            "bpp": report.bpp,
+            "psnr": report.psnr,
+            "decode_seconds_median": med("decode_seconds"),
+            "split_median": {
+                "weights": med("weights_seconds"),
+                "latents": med("latents_seconds"),
+                "synthesis": med("synthesis_seconds"),
+            },
+            "decode_seconds_all": [r["decode_seconds"] for r in runs],
+        },
+        args.out,
+    )
     return 0
 
 

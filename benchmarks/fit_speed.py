@@ -4,7 +4,7 @@
 
 Prints one JSON object {preset: {"seconds_per_step", "compile_seconds", "split": {...}}}. Steps are
 those of the Cool-chic recipe's first stage (uniform noise, as in the split); compile_seconds is the
-one compile of that recipe's step, all stages in one executable (see coolchic.fitting.fit.chunk_fn). The
+one compile of that recipe's step, all stages in one executable (see coolchic.fitting.step.chunk_fn). The
 split times each part of the step on its own (forward+backward of the ARM rate, of the upsampling,
 of the synthesis; the optimizer as the full step minus the gradient), so the sum is approximate.
 """
@@ -22,13 +22,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coolchic.fitting.fit import _stack, chunk_fn, init_state, loss_terms
-from coolchic.io.image import read_image
-from coolchic.model.image import features, init_params, rate_bits
-from coolchic.presets import get_preset
 from coolchic.fitting.quantizers import uniform_noise
 from coolchic.fitting.recipes import coolchic_recipe
+from coolchic.fitting.step import chunk_fn, init_state, loss_terms, stack
+from coolchic.io.image import read_image
+from coolchic.model.image import features, init_params, rate_bits
 from coolchic.model.synthesis import squared_error
+from coolchic.presets import get_preset
 
 DEFAULT_IMAGE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "kodak", "kodim01.png")
 
@@ -49,7 +49,7 @@ def bench_preset(name: str, image: np.ndarray, steps: int) -> dict:
     x = jnp.asarray(image)
     stages = coolchic_recipe(10**6).stages
     params = init_params(jax.random.PRNGKey(0), config, h, w)
-    state = jax.vmap(lambda p, k: init_state(p, stages[0], k))(_stack([params]), jnp.stack([jax.random.PRNGKey(1)]))
+    state = jax.vmap(lambda p, k: init_state(p, stages[0], k))(stack([params]), jnp.stack([jax.random.PRNGKey(1)]))
     run = chunk_fn(config, stages)
     lm = jnp.float32(1e-3)
     t0 = time.perf_counter()
@@ -70,7 +70,11 @@ def bench_preset(name: str, image: np.ndarray, steps: int) -> dict:
     up = jax.jit(jax.value_and_grad(lambda p, q: jnp.sum(features(p, q, config, h, w) ** 2), argnums=(0, 1)))
     f = features(p, q, config, h, w)
     syn = jax.jit(jax.value_and_grad(lambda s, f: squared_error(s, f, x), argnums=(0, 1)))
-    grad = jax.jit(jax.value_and_grad(lambda p: loss_terms(p, uniform_noise(p["latents"], jax.random.PRNGKey(2), 0.0), config, x, lm)[0]))
+    grad = jax.jit(
+        jax.value_and_grad(
+            lambda p: loss_terms(p, uniform_noise(p["latents"], jax.random.PRNGKey(2), 0.0), config, x, lm)[0]
+        )
+    )
     fwd = jax.jit(lambda p: loss_terms(p, uniform_noise(p["latents"], jax.random.PRNGKey(2), 0.0), config, x, lm)[0])
     split = {
         "arm_fwd_bwd": _median_time(arm, p, q),
@@ -81,8 +85,14 @@ def bench_preset(name: str, image: np.ndarray, steps: int) -> dict:
     }
     split["optimizer_and_loop"] = max(sps - split["gradient_total"], 0.0)
     split["backward_total"] = split["gradient_total"] - split["forward_total"]
-    return {"seconds_per_step": sps, "compile_seconds": compile_s, "steps_per_call": steps, "height": h, "width": w,
-            "split_seconds": split}
+    return {
+        "seconds_per_step": sps,
+        "compile_seconds": compile_s,
+        "steps_per_call": steps,
+        "height": h,
+        "width": w,
+        "split_seconds": split,
+    }
 
 
 def main(argv=None):
@@ -97,8 +107,13 @@ def main(argv=None):
         return 1
     img = read_image(args.image).pixels.transpose(2, 0, 1).copy()
     res = {name: bench_preset(name, img, args.steps) for name in args.presets}
-    res["_machine"] = {"backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
-                       "cpu_count": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__}
+    res["_machine"] = {
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "jax": jax.__version__,
+    }
     text = json.dumps(res, indent=2)
     print(text)
     if args.out:

@@ -27,12 +27,12 @@ import time
 import numpy as np
 from _common import SHARED, emit, kodak
 
-from coolchic.evaluation.anchors import read_coolchic_rows
 from coolchic.api.image import encode_images, image_to_chw
-from coolchic.fitting.fit import fit_batch
+from coolchic.evaluation.anchors import read_coolchic_rows
+from coolchic.fitting.candidates import fit_batch
+from coolchic.fitting.recipes import get_recipe
 from coolchic.io.image import read_image, to_integers
 from coolchic.presets import get_preset
-from coolchic.fitting.recipes import get_recipe
 
 ANCHORS = os.path.join(SHARED, "anchors", "coolchic", "v5.0-image-kodak.tsv")
 
@@ -55,8 +55,12 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="paper")
     ap.add_argument("--steps", type=int, help="step budget (default: the preset's)")
     ap.add_argument("--seconds", type=float, help="cap the fit at about this many seconds")
-    ap.add_argument("--batch", choices=["serial", "threads", "vmap", "map"], default="serial",
-                    help="fit the images one after the other (default), concurrently (threads) or together in one compiled loop")
+    ap.add_argument(
+        "--batch",
+        choices=["serial", "threads", "vmap", "map"],
+        default="serial",
+        help="fit the images one after the other (default), concurrently (threads) or together in one compiled loop",
+    )
     ap.add_argument("--streams", help="folder for the .cool files")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
@@ -65,8 +69,13 @@ def main(argv=None) -> int:
     imgs = [read_image(kodak(i)) for i in args.images]
     names = [f"kodim{i:02d}" for i in args.images]
     config = preset.config.with_channels(imgs[0].channels)
-    result = {"images": names, "lmbda": args.lmbda, "preset": args.preset, "preset_steps": preset.steps,
-              "batch": args.batch}
+    result = {
+        "images": names,
+        "lmbda": args.lmbda,
+        "preset": args.preset,
+        "preset_steps": preset.steps,
+        "batch": args.batch,
+    }
 
     if args.seconds:
         xs = [image_to_chw(im) for im in imgs]
@@ -90,13 +99,23 @@ def main(argv=None) -> int:
     anchors = anchor_rows(args.lmbda)
     rows = []
     for name, img, (data, rep) in zip(names, imgs, coded):
-        row = {"image": name, "bpp": rep["bpp"], "psnr": rep["psnr"], "bytes": rep["bytes"],
-               "fit_seconds": rep["fit_seconds"], "encode_seconds": rep["encode_seconds"],
-               "decoded_md5": pixels_md5(rep["_reconstruction"], img.bit_depth)}
+        row = {
+            "image": name,
+            "bpp": rep.bpp,
+            "psnr": rep.psnr,
+            "bytes": rep.bytes,
+            "fit_seconds": rep.fit_seconds,
+            "encode_seconds": rep.encode_seconds,
+            "decoded_md5": pixels_md5(rep.reconstruction, img.bit_depth),
+        }
         if name in anchors:
             a = anchors[name]
-            row.update(coolchic5_psnr=a["psnr"], coolchic5_bpp=a["bpp"], psnr_gap_db=rep["psnr"] - a["psnr"],
-                       rate_ratio=rep["bpp"] / a["bpp"])
+            row.update(
+                coolchic5_psnr=a["psnr"],
+                coolchic5_bpp=a["bpp"],
+                psnr_gap_db=rep.psnr - a["psnr"],
+                rate_ratio=rep.bpp / a["bpp"],
+            )
         if args.streams:
             os.makedirs(args.streams, exist_ok=True)
             with open(os.path.join(args.streams, f"{name}.cool"), "wb") as f:

@@ -33,12 +33,22 @@ def main(argv=None):
         for lm in args.lmbdas:
             _, rep = encode_image(img, get_preset(args.preset).config, lmbda=lm, steps=args.steps, progress=False)
             n = img.height * img.width
-            rows.append({"image": f"kodim{i:02d}", "lmbda": lm, "file_bits": 8 * rep["bytes"],
-                         "estimated_bits": rep["bpp_estimated"] * n, "ratio": rep["bpp"] / rep["bpp_estimated"],
-                         "bytes_by_part": rep["bytes_by_part"], "bpp": rep["bpp"], "psnr": rep["psnr"]})
+            rows.append(
+                {
+                    "image": f"kodim{i:02d}",
+                    "lmbda": lm,
+                    "file_bits": 8 * rep.bytes,
+                    "estimated_bits": rep.bpp_estimated * n,
+                    "ratio": rep.bpp / rep.bpp_estimated,
+                    "bytes_by_part": rep.bytes_by_part,
+                    "bpp": rep.bpp,
+                    "psnr": rep.psnr,
+                }
+            )
             print(rows[-1], file=sys.stderr)
-    emit({"steps": args.steps, "preset": args.preset, "rows": rows,
-          "max_ratio": max(r["ratio"] for r in rows)}, args.out)
+    emit(
+        {"steps": args.steps, "preset": args.preset, "rows": rows, "max_ratio": max(r["ratio"] for r in rows)}, args.out
+    )
     return 0
 
 

@@ -23,10 +23,10 @@ from _common import emit, kodak
 
 from coolchic.api.image import encode_image, image_to_chw
 from coolchic.evaluation.bdrate import bd_rate
-from coolchic.fitting.fit import SEPARATE, batch_mode, fit
+from coolchic.fitting.candidates import SEPARATE, batch_mode, fit
+from coolchic.fitting.recipes import get_recipe
 from coolchic.io.image import Image, read_image
 from coolchic.presets import get_preset
-from coolchic.fitting.recipes import get_recipe
 
 
 def crop(path: str, size: int) -> Image:
@@ -53,18 +53,44 @@ def main(argv=None):
         for lm in args.lmbdas:
             for i, img in imgs.items():
                 _, rep = encode_image(img, config, lmbda=lm, steps=args.steps, recipe=recipe, progress=False)
-                rows.append({"recipe": recipe, "image": f"kodim{i:02d}", "lmbda": lm, "bpp": rep["bpp"],
-                             "psnr": rep["psnr"], "encode_seconds": rep["encode_seconds"]})
+                rows.append(
+                    {
+                        "recipe": recipe,
+                        "image": f"kodim{i:02d}",
+                        "lmbda": lm,
+                        "bpp": rep.bpp,
+                        "psnr": rep.psnr,
+                        "encode_seconds": rep.encode_seconds,
+                    }
+                )
                 print(rows[-1], file=sys.stderr)
-        pts = [(np.mean([r["bpp"] for r in rows if r["recipe"] == recipe and r["lmbda"] == lm]),
-                np.mean([r["psnr"] for r in rows if r["recipe"] == recipe and r["lmbda"] == lm])) for lm in args.lmbdas]
-        curves[recipe] = {"bpp": [p[0] for p in pts], "psnr": [p[1] for p in pts],
-                          "wall_seconds": time.perf_counter() - t0}
+        pts = [
+            (
+                np.mean([r["bpp"] for r in rows if r["recipe"] == recipe and r["lmbda"] == lm]),
+                np.mean([r["psnr"] for r in rows if r["recipe"] == recipe and r["lmbda"] == lm]),
+            )
+            for lm in args.lmbdas
+        ]
+        curves[recipe] = {
+            "bpp": [p[0] for p in pts],
+            "psnr": [p[1] for p in pts],
+            "wall_seconds": time.perf_counter() - t0,
+        }
     bd = bd_rate(curves["coolchic"]["bpp"], curves["coolchic"]["psnr"], curves["c3"]["bpp"], curves["c3"]["psnr"])
 
-    emit({"steps": args.steps, "crop": args.crop, "preset": args.preset, "lmbdas": args.lmbdas,
-          "curves": curves, "bd_rate_c3_vs_coolchic_percent": bd, "rows": rows,
-          "candidates": candidate_timing(imgs, config, args.steps, args.candidates)}, args.out)
+    emit(
+        {
+            "steps": args.steps,
+            "crop": args.crop,
+            "preset": args.preset,
+            "lmbdas": args.lmbdas,
+            "curves": curves,
+            "bd_rate_c3_vs_coolchic_percent": bd,
+            "rows": rows,
+            "candidates": candidate_timing(imgs, config, args.steps, args.candidates),
+        },
+        args.out,
+    )
     return 0
 
 
@@ -110,16 +136,26 @@ def candidates_only(argv=None):
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--candidates", type=int, default=4)
     ap.add_argument("--preset", default="c3-kodak")
-    ap.add_argument("--modes", nargs="+", choices=["threads", "vmap", "map", "default"],
-                    default=["threads", "vmap", "map", "default"],
-                    help="ways of fitting the candidates together to time against serial fits")
+    ap.add_argument(
+        "--modes",
+        nargs="+",
+        choices=["threads", "vmap", "map", "default"],
+        default=["threads", "vmap", "map", "default"],
+        help="ways of fitting the candidates together to time against serial fits",
+    )
     ap.add_argument("--repeats", type=int, default=1, help="time everything this many times in turn, keep the fastest")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
     imgs = {args.image: crop(kodak(args.image), args.crop)}
     modes = [None if m == "default" else m for m in args.modes]
-    emit({"candidates": candidate_timing(imgs, get_preset(args.preset).config, args.steps, args.candidates, modes,
-                                         args.repeats)}, args.out)
+    emit(
+        {
+            "candidates": candidate_timing(
+                imgs, get_preset(args.preset).config, args.steps, args.candidates, modes, args.repeats
+            )
+        },
+        args.out,
+    )
     return 0
 
 

@@ -25,23 +25,30 @@ import numpy as np
 from _common import emit
 
 from coolchic.api.image import encode_image
-from coolchic.evaluation.bdrate import bd_rate
+from coolchic.api.video import encode_video
 from coolchic.config import ModelConfig
+from coolchic.evaluation.bdrate import bd_rate
+from coolchic.evaluation.metrics import psnr_rgb, video_psnr_yuv
 from coolchic.io.image import from_integers
+from coolchic.io.video import Video, read_video
 from coolchic.presets import get_preset
-from coolchic.api.video import encode_video, yuv_psnr
-from coolchic.io.video import Video, psnr_rgb, read_video
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-CLIP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "video",
-                    "BasketballPass_416x240")
+CLIP = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "video", "BasketballPass_416x240"
+)
 
 
 def image_twin(config) -> ModelConfig:
     """The image model with the video model's ARM and synthesis widths (one grid more: the
     video's coarsest grids are also coarser in time)."""
-    return ModelConfig(n_grids=config.n_grids + 1, context=config.context, arm_hidden=config.arm_hidden,
-                       synth_hidden=config.synth_hidden, synth_convs=config.synth_convs)
+    return ModelConfig(
+        n_grids=config.n_grids + 1,
+        context=config.context,
+        arm_hidden=config.arm_hidden,
+        synth_hidden=config.synth_hidden,
+        synth_convs=config.synth_convs,
+    )
 
 
 def main(argv=None):
@@ -53,8 +60,11 @@ def main(argv=None):
     ap.add_argument("--crop", type=int, nargs=2, default=None, metavar=("H", "W"))
     ap.add_argument("--out", default=os.path.join(RESULTS, "video_rd.json"))
     ap.add_argument("--figure", default=os.path.join(RESULTS, "video_rd.png"))
-    ap.add_argument("--resume", action="store_true",
-                    help="keep the lambdas already in --out (same clip, frames, steps, preset) and run the others")
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the lambdas already in --out (same clip, frames, steps, preset) and run the others",
+    )
     args = ap.parse_args(argv)
     if not os.path.isdir(CLIP):
         sys.exit(f"missing clip {CLIP}")
@@ -69,7 +79,13 @@ def main(argv=None):
     if args.resume and os.path.exists(args.out):
         with open(args.out) as f:
             old = json.load(f)
-        if (old["frames"], old["height"], old["width"], old["steps"], old["preset"]) == (t, h, w, args.steps, args.preset):
+        if (old["frames"], old["height"], old["width"], old["steps"], old["preset"]) == (
+            t,
+            h,
+            w,
+            args.steps,
+            args.preset,
+        ):
             rows = {"video": old["video"], "frames": old["per_frame_images"]}
     done = {r["lmbda"] for r in rows["video"]} & {r["lmbda"] for r in rows["frames"]}
     rows = {k: [r for r in v if r["lmbda"] in done] for k, v in rows.items()}
@@ -77,20 +93,36 @@ def main(argv=None):
     for lm in todo:
         t0 = time.perf_counter()
         data, rep = encode_video(video, config, lmbda=lm, steps=args.steps, progress=False)
-        rows["video"].append({"lmbda": lm, "bpp": rep["bpp"], "psnr": rep["psnr"], "psnr_yuv611": rep["psnr_yuv"]["yuv611"],
-                              "bytes": rep["bytes"], "bytes_by_part": {k: v for k, v in rep["bytes_by_part"].items() if k != "patches"},
-                              "offsets": rep["offsets"], "seconds": time.perf_counter() - t0})
+        rows["video"].append(
+            {
+                "lmbda": lm,
+                "bpp": rep.bpp,
+                "psnr": rep.psnr,
+                "psnr_yuv611": rep.psnr_yuv["yuv611"],
+                "bytes": rep.bytes,
+                "bytes_by_part": {k: v for k, v in rep.bytes_by_part.items() if k != "patches"},
+                "offsets": rep.offsets,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
         print("video", rows["video"][-1], flush=True)
         t0 = time.perf_counter()
         total, recs = 0, []
         for f in video.frames:
             d, r = encode_image(from_integers(f, 8), img_config, lmbda=lm, steps=args.steps, progress=False)
             total += len(d)
-            recs.append(np.clip(np.round(r["_reconstruction"] * 255), 0, 255).astype(np.uint8))
+            recs.append(np.clip(np.round(r.reconstruction * 255), 0, 255).astype(np.uint8))
         recs = np.stack(recs)
-        rows["frames"].append({"lmbda": lm, "bpp": 8.0 * total / (t * h * w), "psnr": psnr_rgb(video.frames, recs),
-                               "psnr_yuv611": yuv_psnr(video, recs)["yuv611"], "bytes": total,
-                               "seconds": time.perf_counter() - t0})
+        rows["frames"].append(
+            {
+                "lmbda": lm,
+                "bpp": 8.0 * total / (t * h * w),
+                "psnr": psnr_rgb(video.frames, recs),
+                "psnr_yuv611": video_psnr_yuv(video, recs)["yuv611"],
+                "bytes": total,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
         print("frames", rows["frames"][-1], flush=True)
         summarize(rows, args, (t, h, w), img_config, final=lm == todo[-1])
     if not todo:
@@ -115,9 +147,16 @@ def summarize(rows: dict, args, shape: tuple, img_config: ModelConfig, final: bo
     t, h, w = shape
     rows = {k: sorted(v, key=lambda r: r["lmbda"]) for k, v in rows.items()}
     result = {
-        "clip": "BasketballPass_416x240", "frames": t, "height": h, "width": w, "steps": args.steps,
-        "preset": args.preset, "image_config": img_config.to_dict(), "video": rows["video"],
-        "per_frame_images": rows["frames"], "bd_rate_video_vs_frames_percent": bd_rates(rows),
+        "clip": "BasketballPass_416x240",
+        "frames": t,
+        "height": h,
+        "width": w,
+        "steps": args.steps,
+        "preset": args.preset,
+        "image_config": img_config.to_dict(),
+        "video": rows["video"],
+        "per_frame_images": rows["frames"],
+        "bd_rate_video_vs_frames_percent": bd_rates(rows),
         "complete": final,
     }
     emit(result, args.out)

@@ -39,8 +39,7 @@ def linear_anneal(start: float, end: float, progress):
 def soft_round_noise(latents: list, key, temperature, kumaraswamy_a) -> list:
     """C3's "soft_round" proxy: r_T(s_T(y) + n), n ~ Kumaraswamy(a, b(a)) - 1/2 (mode 0)."""
     noise = kumaraswamy_noise_like(latents, key, kumaraswamy_a)
-    return [soft_round_conditional_mean(soft_round(g, temperature) + n, temperature)
-            for g, n in zip(latents, noise)]
+    return [soft_round_conditional_mean(soft_round(g, temperature) + n, temperature) for g, n in zip(latents, noise)]
 
 
 def soft_round_ste(latents: list, temperature) -> list:
@@ -101,7 +100,18 @@ def c3_recipe(steps: int, *, ste_fraction: float = 1 / 11, plateau_patience: int
     s2 = max(1, round(steps * ste_fraction)) if steps >= 2 else 0
     stages = [Stage("soft_round", steps - s2, SoftRoundNoise(), cosine_lr(1e-2), clip_norm=0.1)]
     if s2:
-        stages.append(Stage("ste_soft_round", s2, SoftRoundSTE(1e-4), constant_lr(1e-4), clip_norm=0.1,
-                            keep_best=True, plateau_factor=0.8, plateau_patience=plateau_patience,
-                            reset_on_plateau=True, carry_opt_state=True))
+        stages.append(
+            Stage(
+                "ste_soft_round",
+                s2,
+                SoftRoundSTE(1e-4),
+                constant_lr(1e-4),
+                clip_norm=0.1,
+                keep_best=True,
+                plateau_factor=0.8,
+                plateau_patience=plateau_patience,
+                reset_on_plateau=True,
+                carry_opt_state=True,
+            )
+        )
     return Recipe("c3", tuple(stages))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 
 def causal_context(size: int) -> tuple[tuple[int, int], ...]:
@@ -16,6 +16,66 @@ def causal_context(size: int) -> tuple[tuple[int, int], ...]:
         raise ValueError(f"context size must be odd and >= 3, got {size}")
     r = size // 2
     return tuple((dy, dx) for dy in range(-r, 1) for dx in range(-r, r + 1) if dy < 0 or dx < 0)
+
+
+# ----------------------------------------------------------------------------- stream records
+# How a stream header stores an architecture field: plain descriptions that coolchic.coding.records
+# writes, reads and checks (docs/bitstream.md has the byte tables), so this module imports nothing
+# of the coding. Each config class lists in RECORD, in byte order, the fields its header carries:
+# an architecture field that streams must carry is its declaration plus one RECORD entry (and a
+# new format version, since the layout changes).
+
+
+class U8(NamedTuple):
+    """One byte holding the value, which must be in `allowed`."""
+
+    what: str  # names the field in error messages
+    allowed: range | tuple
+
+
+class Choice(NamedTuple):
+    """One byte: the index of the (string) value in `names`."""
+
+    what: str
+    names: tuple
+
+
+class Flag(NamedTuple):
+    """One byte, 0 or 1: a bool."""
+
+    what: str
+
+
+class Offsets(NamedTuple):
+    """A count byte in [1, max_count], then (i8 dy, i8 dx) per offset: causal, distinct, |d| <= reach."""
+
+    what: str
+    max_count: int
+    reach: int
+
+
+class Widths(NamedTuple):
+    """A count byte <= max_count, then one u16 per width, each in [1, max_width]."""
+
+    what: str
+    max_count: int
+    max_width: int
+
+
+class UInts(NamedTuple):
+    """A fixed number of unsigned integers of `size` bytes (1 or 4) each; the config checks them."""
+
+    what: str
+    count: int
+    size: int
+
+
+# fields stored the same way by the image and the video headers
+_GRIDS = U8("grid count", range(1, 13))
+_CONTEXT = Offsets("ARM context", max_count=64, reach=7)
+_ARM = Widths("ARM", max_count=8, max_width=256)
+_SYNTH = Widths("synthesis", max_count=8, max_width=256)
+_CONVS = U8("synthesis conv count", range(9))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +102,15 @@ class ModelConfig:
     latent_step: float = 0.4  # training parameterisation: quantized latent = round(param / step)
 
     is_video: ClassVar[bool] = False  # VideoConfig: True
+    RECORD: ClassVar[tuple] = (  # the .cool image header's architecture, in byte order
+        ("n_grids", _GRIDS),
+        ("context", _CONTEXT),
+        ("arm_hidden", _ARM),
+        ("upsampling", Choice("upsampling kind", ("bilinear", "learned"))),
+        ("upsampling_taps", U8("upsampling taps", (2, 4, 6, 8, 10, 12))),
+        ("synth_hidden", _SYNTH),
+        ("synth_convs", _CONVS),
+    )
 
     def __post_init__(self):
         if not 1 <= self.n_grids <= 12:
@@ -66,7 +135,7 @@ class ModelConfig:
         right = max([dx for _, dx in self.context] + [0])
         return top, left, right
 
-    def with_channels(self, channels: int) -> "ModelConfig":
+    def with_channels(self, channels: int) -> ModelConfig:
         return dataclasses.replace(self, out_channels=channels)
 
     def to_dict(self) -> dict:
@@ -77,7 +146,7 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         d = dict(d)
         d["context"] = tuple(tuple(int(v) for v in c) for c in d["context"])
         d["arm_hidden"] = tuple(int(v) for v in d["arm_hidden"])
@@ -110,6 +179,16 @@ class VideoConfig(ModelConfig):
     patch: tuple[int, int, int] = (0, 0, 0)
 
     is_video: ClassVar[bool] = True
+    RECORD: ClassVar[tuple] = (  # the video header's architecture, in byte order (after size and colour)
+        ("patch", UInts("patch size", 3, size=4)),
+        ("n_grids", _GRIDS),
+        ("context", _CONTEXT),
+        ("prev_window", UInts("previous-frame window", 2, size=1)),
+        ("arm_hidden", _ARM),
+        ("synth_hidden", _SYNTH),
+        ("synth_convs", _CONVS),
+        ("conv3d", Flag("conv3d flag")),
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -148,7 +227,7 @@ class VideoConfig(ModelConfig):
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "VideoConfig":
+    def from_dict(cls, d: dict) -> VideoConfig:
         d = dict(d)
         d["prev_window"] = tuple(int(v) for v in d["prev_window"])
         d["prev_offsets"] = tuple(tuple(int(v) for v in o) for o in d["prev_offsets"])

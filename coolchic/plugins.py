@@ -47,9 +47,11 @@ class Registry(MutableMapping):
             obj = ep.load()
         except (ImportError, AttributeError) as e:
             module = ep.value.split(":")[0]
-            raise PluginError(f"{self.what} {name!r} comes from {ep.value}, which cannot be loaded ({e}); "
-                              f"the module {module.split('.')[0]!r} found is {_origin(module)} "
-                              "(another package or folder of that name may shadow coolchic-jax's)") from None
+            raise PluginError(
+                f"{self.what} {name!r} comes from {ep.value}, which cannot be loaded ({e}); "
+                f"the module {module.split('.')[0]!r} found is {_origin(module)} "
+                "(another package or folder of that name may shadow coolchic-jax's)"
+            ) from None
         self._local[name] = obj
         return obj
 

@@ -51,15 +51,22 @@ def test_vmapped_convolutions_are_batched_matmuls_with_the_same_values_and_gradi
 def test_matmul_gradients_equal_jax_and_need_no_transpose():
     """arrays.matmul: the gradients of a @ b, vmapped too, without the transpose (an image-sized
     copy for the im2col views) that JAX's pullback of b adds."""
-    a, b, t = (jax.random.normal(k, s) for k, s in zip(jax.random.split(jax.random.PRNGKey(1), 3),
-                                                         [(3, 27), (27, 50), (3, 50)]))
+    a, b, t = (
+        jax.random.normal(k, s)
+        for k, s in zip(jax.random.split(jax.random.PRNGKey(1), 3), [(3, 27), (27, 50), (3, 50)])
+    )
     grad = lambda mm: jax.grad(lambda a, b: jnp.sum(mm(a, b) * t), argnums=(0, 1))  # noqa: E731
     leaves_close(grad(matmul)(a, b), grad(jnp.matmul)(a, b), atol=1e-5)
-    leaves_close(jax.vmap(grad(matmul))(jnp.stack([a, -a]), jnp.stack([b, 2 * b])),
-                 jax.vmap(grad(jnp.matmul))(jnp.stack([a, -a]), jnp.stack([b, 2 * b])), atol=1e-5)
+    leaves_close(
+        jax.vmap(grad(matmul))(jnp.stack([a, -a]), jnp.stack([b, 2 * b])),
+        jax.vmap(grad(jnp.matmul))(jnp.stack([a, -a]), jnp.stack([b, 2 * b])),
+        atol=1e-5,
+    )
 
     def big_transposes(mm):  # copies of b-sized arrays (its gradient), not of weight-sized ones
         jaxpr = jax.make_jaxpr(jax.vmap(grad(mm)))(jnp.stack([a, a]), jnp.stack([b, b])).jaxpr
-        return [e for e in jaxpr_equations(jaxpr) if e.primitive.name == "transpose" and e.invars[0].aval.size >= b.size]
+        return [
+            e for e in jaxpr_equations(jaxpr) if e.primitive.name == "transpose" and e.invars[0].aval.size >= b.size
+        ]
 
     assert not big_transposes(matmul) and big_transposes(jnp.matmul)

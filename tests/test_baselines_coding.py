@@ -270,7 +270,12 @@ def test_host_probabilities():
     pmf = gmm_pmf(np.zeros((1, 3)), np.full((1, 3), 0.3), np.full((1, 3), 2.0), -40, 40)
     assert abs(pmf.sum() - 1) < 1e-6
     v = np.arange(-40, 41)
-    single = np.array([0.5 * (math.erfc(-(k + 0.5 - 0.3) / (2 * math.sqrt(2))) - math.erfc(-(k - 0.5 - 0.3) / (2 * math.sqrt(2)))) for k in v])
+    single = np.array(
+        [
+            0.5 * (math.erfc(-(k + 0.5 - 0.3) / (2 * math.sqrt(2))) - math.erfc(-(k - 0.5 - 0.3) / (2 * math.sqrt(2))))
+            for k in v
+        ]
+    )
     np.testing.assert_allclose(pmf[0], np.maximum(single, 1e-12), rtol=1e-5, atol=1e-12)
     # Scale-table indexes: smallest table scale >= scale (CompressAI's build_indexes rule) in
     # the 256-level coding table.
@@ -337,13 +342,18 @@ def test_cli_corrupt_stream_exits_nonzero(tmp_path):
     bad = tmp_path / "bad.bin"
     data = bitstream.pack(
         bitstream.Header("bmshj2018-factorized", "gaussian", 32, 48, b"abcd", 64, 64, 3, 8, (4, 4, 48)),
-        np.arange(3, dtype=np.uint32), np.arange(5, dtype=np.uint32), b"",
+        np.arange(3, dtype=np.uint32),
+        np.arange(5, dtype=np.uint32),
+        b"",
     )
     bad.write_bytes(data[:-7])
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     r = subprocess.run(
         [sys.executable, "-m", "baselines", "decompress", str(bad), "-o", str(tmp_path / "o.png"), "--fixture", fx],
-        cwd=REPO, env=env, capture_output=True, text=True,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert r.returncode != 0
     assert r.stderr.startswith("error:") and r.stderr.count("\n") == 1 and "truncated" in r.stderr, r.stderr

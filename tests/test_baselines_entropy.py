@@ -69,7 +69,9 @@ def test_gaussian_conditional_matches_scipy():
     # Indexes: smallest table scale >= the bounded scale.
     idx = np.asarray(gc.build_indexes(jnp.asarray(scales)))
     table = np.asarray(gc.scale_table, np.float32)
-    ref_idx = np.array([np.argmax(table >= max(sc, 0.11)) if max(sc, 0.11) <= table[-1] else 63 for sc in scales.ravel()])
+    ref_idx = np.array(
+        [np.argmax(table >= max(sc, 0.11)) if max(sc, 0.11) <= table[-1] else 63 for sc in scales.ravel()]
+    )
     np.testing.assert_array_equal(idx.ravel(), ref_idx)
 
 
@@ -135,7 +137,9 @@ def test_gmm_head_forward(tiny_models, name):
     model, v, x = tiny_models[name]
     M = 12
     assert v["params"]["entropy_parameters"]["4"]["weight"].shape[0] == 9 * M
-    fwd = jax.jit(lambda v, x, training, key: model.apply(v, x, training=training, rngs={"noise": key}), static_argnums=2)
+    fwd = jax.jit(
+        lambda v, x, training, key: model.apply(v, x, training=training, rngs={"noise": key}), static_argnums=2
+    )
     out = fwd(v, x, False, jax.random.key(0))
     y_hat, lik = out["y_hat"], out["likelihoods"]["y"]
     np.testing.assert_array_equal(y_hat, jnp.round(out["y"]))

@@ -146,9 +146,7 @@ def test_parity_cli_in_process(capsys):
 
 def _run(*args):
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run(
-        [sys.executable, "-m", "baselines", *args], cwd=REPO, env=env, capture_output=True, text=True
-    )
+    return subprocess.run([sys.executable, "-m", "baselines", *args], cwd=REPO, env=env, capture_output=True, text=True)
 
 
 @needs_fixtures

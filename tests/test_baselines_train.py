@@ -101,8 +101,29 @@ def test_refusals(runs, data_dir, tmp_path):
 def test_cli_train_then_code_with_checkpoint(runs, data_dir, tmp_path, capsys):
     out = runs["a"]
     # Resume through the CLI (N/M come from the checkpoint), then refuse another model.
-    argv = ["train", "--model", MODEL, "--data", data_dir, "--lmbda", "0.01", "--steps", "45", "--out", out,
-            "--crop", "64", "--batch", "4", "--lr", "1e-3", "--resume", "--no-progress", "--save-every", "20"]
+    argv = [
+        "train",
+        "--model",
+        MODEL,
+        "--data",
+        data_dir,
+        "--lmbda",
+        "0.01",
+        "--steps",
+        "45",
+        "--out",
+        out,
+        "--crop",
+        "64",
+        "--batch",
+        "4",
+        "--lr",
+        "1e-3",
+        "--resume",
+        "--no-progress",
+        "--save-every",
+        "20",
+    ]
     assert cli_main(argv) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["start_step"] == 40 and rep["step"] == 45 and np.isfinite(rep["loss"])
@@ -118,8 +139,8 @@ def test_cli_train_then_code_with_checkpoint(runs, data_dir, tmp_path, capsys):
     enc = json.loads(capsys.readouterr().out)
     assert cli_main(["decompress", bin_, "-o", png, "--ckpt", out]) == 0
     capsys.readouterr()
-    from coolchic.io.image import read_image
     from coolchic.evaluation.metrics import psnr
+    from coolchic.io.image import read_image
 
     assert psnr(read_image(src).pixels, read_image(png).pixels) == pytest.approx(enc["psnr"])
     # Weights of another run (same architecture) are refused by the fingerprint.

@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 
+from coolchic.cli.curves import main
 from coolchic.evaluation.anchors import CurveError, read_c3_csv, read_compressai_json
 from coolchic.evaluation.bdrate import bd_psnr, bd_rate, compare
-from coolchic.cli.curves import main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ANCHORS = os.path.join(REPO, "..", "shared", "anchors")

@@ -175,7 +175,8 @@ def crop(kodak_crop):
 
 
 def test_short_c3_fit_lowers_the_loss(crop):
-    from coolchic.fitting.fit import evaluate, fit
+    from coolchic.fitting.candidates import fit
+    from coolchic.fitting.result import evaluate
     from coolchic.model.image import init_params
 
     lmbda = 1e-3
@@ -197,8 +198,10 @@ def test_adaptive_search_keeps_the_minimum_over_architectures_and_seeds():
     from coolchic.fitting.recipes import get_recipe
 
     x = np.random.default_rng(0).random((3, 16, 16)).astype(np.float32)
-    archs = (ModelConfig(n_grids=3, context=causal_context(3), arm_hidden=(4,), synth_hidden=(4,)),
-             ModelConfig(n_grids=3, context=causal_context(5), arm_hidden=(4,), synth_hidden=(6,)))
+    archs = (
+        ModelConfig(n_grids=3, context=causal_context(3), arm_hidden=(4,), synth_hidden=(4,)),
+        ModelConfig(n_grids=3, context=causal_context(5), arm_hidden=(4,), synth_hidden=(6,)),
+    )
     res = fit_adaptive(x, get_recipe("c3", 12), 1e-2, architectures=archs, seeds=(0, 1))
     assert len(res.candidates) == 4
     best = min(c["rd_cost"] for c in res.candidates)

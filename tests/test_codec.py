@@ -13,14 +13,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from coolchic.coding import image_codec as codec
+from baselines import bitstream as baselines_bitstream
 from coolchic.api.image import encode_image
-from coolchic.coding.image_format import BitstreamError
-from coolchic.config import ModelConfig, causal_context
-from coolchic.fitting.fit import fit
+from coolchic.coding import image_codec as codec
+from coolchic.coding.errors import BitstreamError
+from coolchic.coding.records import Reader, Writer, read_config, write_config
+from coolchic.config import ModelConfig, VideoConfig, causal_context
+from coolchic.fitting.candidates import fit
+from coolchic.fitting.recipes import coolchic_recipe
 from coolchic.io.image import read_image, to_integers, write_image
 from coolchic.model.image import init_params
-from coolchic.fitting.recipes import coolchic_recipe
+from coolchic.presets import PRESETS, get_preset
 
 SMALL = ModelConfig(n_grids=4, context=causal_context(5), arm_hidden=(8, 8), synth_hidden=(8,))
 
@@ -32,8 +35,10 @@ def random_params(config, h, w, seed=0):
     p["latents"] = [jnp.asarray(rng.laplace(0, 2, g.shape).astype(np.float32)) for g in p["latents"]]
     p["arm"]["layers"][-1]["w"] = jnp.asarray(rng.normal(0, 0.2, p["arm"]["layers"][-1]["w"].shape).astype(np.float32))
     c = config.out_channels
-    p["synthesis"]["convs"] = [{"w": jnp.asarray(rng.normal(0, 0.1, (c, c, 3, 3)).astype(np.float32)),
-                                "b": jnp.zeros(c)} for _ in range(config.synth_convs)]
+    p["synthesis"]["convs"] = [
+        {"w": jnp.asarray(rng.normal(0, 0.1, (c, c, 3, 3)).astype(np.float32)), "b": jnp.zeros(c)}
+        for _ in range(config.synth_convs)
+    ]
     return p
 
 
@@ -98,12 +103,13 @@ def test_16bit_gray_through_the_api_and_cli(tmp_path):
     stream = tmp_path / "g16.cool"
     stream.write_bytes(data)
     out = tmp_path / "out.png"
-    p = subprocess.run([sys.executable, "-m", "coolchic", "decode", str(stream), "-o", str(out)], capture_output=True,
-                       text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "coolchic", "decode", str(stream), "-o", str(out)], capture_output=True, text=True
+    )
     assert p.returncode == 0, p.stderr
     dec = read_image(out)
     assert dec.bit_depth == 16 and dec.channels == 1
-    np.testing.assert_array_equal(to_integers(dec.pixels, 16), to_integers(rep["_reconstruction"], 16))
+    np.testing.assert_array_equal(to_integers(dec.pixels, 16), to_integers(rep.reconstruction, 16))
 
 
 def test_fresh_process_decodes_identical_pixels(small_stream, tmp_path):
@@ -111,7 +117,10 @@ def test_fresh_process_decodes_identical_pixels(small_stream, tmp_path):
     f = tmp_path / "s.cool"
     f.write_bytes(data)
     out = tmp_path / "rec.npy"
-    code = f"import numpy as np; from coolchic.coding.image_codec import decode; np.save({str(out)!r}, decode(open({str(f)!r}, 'rb').read())[0])"
+    code = (
+        "import numpy as np; from coolchic.coding.image_codec import decode; "
+        f"np.save({str(out)!r}, decode(open({str(f)!r}, 'rb').read())[0])"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
     np.testing.assert_array_equal(np.load(out), rep["reconstruction"])
 
@@ -121,14 +130,17 @@ def test_file_size_matches_estimate(small_stream):
     assert rep["bpp"] <= 1.01 * rep["bpp_estimated"] + 64 / (24 * 24)  # + at most two padding words
 
 
-@pytest.mark.parametrize("mutate,msg", [
-    (lambda d: b"", "empty"),
-    (lambda d: b"XXXX" + d[4:], "magic"),
-    (lambda d: d[:4] + bytes([99]) + d[5:], "version"),
-    (lambda d: d[:-1], "match the stream size"),
-    (lambda d: d + b"\0", "match the stream size"),
-    (lambda d: d[:-4] + struct.pack("<I", zlib.crc32(d[:-4]) ^ 1), "checksum"),
-])
+@pytest.mark.parametrize(
+    "mutate,msg",
+    [
+        (lambda d: b"", "empty"),
+        (lambda d: b"XXXX" + d[4:], "magic"),
+        (lambda d: d[:4] + bytes([99]) + d[5:], "version"),
+        (lambda d: d[:-1], "match the stream size"),
+        (lambda d: d + b"\0", "match the stream size"),
+        (lambda d: d[:-4] + struct.pack("<I", zlib.crc32(d[:-4]) ^ 1), "checksum"),
+    ],
+)
 def test_malformed_streams_raise_typed_errors(small_stream, mutate, msg):
     data, _ = small_stream
     with pytest.raises(BitstreamError, match=msg):
@@ -207,3 +219,26 @@ def test_cli_round_trip_refusals_and_rgba(tmp_path, kodak_crop):
     assert p.returncode != 0 and len(p.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.png").exists()
     p = run("info", str(out))
     assert p.returncode == 0 and "MACs/pixel" in p.stdout
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_architecture_record_round_trips_every_preset(name):
+    """The RECORD-driven architecture record (both formats) gives back every stored field."""
+    config = get_preset(name).config
+    w = Writer()
+    write_config(w, config)
+    fixed = {} if config.is_video else {"out_channels": config.out_channels}
+    back = read_config(Reader(w.getvalue()), type(config), **fixed)
+    assert all(getattr(back, f) == getattr(config, f) for f, _ in type(config).RECORD)
+
+
+def test_inconsistent_architecture_and_one_error_class():
+    config, w = VideoConfig(prev_window=(4, 4)), Writer()
+    write_config(w, config)
+    data = bytearray(w.getvalue())
+    i = 12 + 1 + 1 + 2 * len(config.context)  # after patch, grid count, context
+    assert data[i : i + 2] == bytes([4, 4])
+    data[i] = 0  # window (0, 4): each stored value in range, together invalid
+    with pytest.raises(BitstreamError, match="invalid architecture: prev_window"):
+        read_config(Reader(bytes(data)), VideoConfig)
+    assert baselines_bitstream.BitstreamError is BitstreamError

@@ -145,10 +145,30 @@ def test_helpers(tmp_path):
     (tmp_path / "a.ppm").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("")
     assert [os.path.basename(p) for p in find_images([str(tmp_path)])] == ["a.ppm", "b.png"]
-    rows = [{"image": "a", "lmbda": 1.0, "bpp": 1.0, "bpp_estimated": 1.0, "psnr": 30.0, "macs_per_pixel": 1.0,
-             "encode_seconds": 1.0, "decode_seconds": 1.0, "n_pixels": 100},
-            {"image": "b", "lmbda": 1.0, "bpp": 2.0, "bpp_estimated": 2.0, "psnr": 40.0, "macs_per_pixel": 1.0,
-             "encode_seconds": 1.0, "decode_seconds": 1.0, "n_pixels": 300}]
+    rows = [
+        {
+            "image": "a",
+            "lmbda": 1.0,
+            "bpp": 1.0,
+            "bpp_estimated": 1.0,
+            "psnr": 30.0,
+            "macs_per_pixel": 1.0,
+            "encode_seconds": 1.0,
+            "decode_seconds": 1.0,
+            "n_pixels": 100,
+        },
+        {
+            "image": "b",
+            "lmbda": 1.0,
+            "bpp": 2.0,
+            "bpp_estimated": 2.0,
+            "psnr": 40.0,
+            "macs_per_pixel": 1.0,
+            "encode_seconds": 1.0,
+            "decode_seconds": 1.0,
+            "n_pixels": 300,
+        },
+    ]
     (m,) = summarize(rows)
     assert m["bpp"] == pytest.approx(1.75)  # total bits / total pixels
     assert m["psnr"] == pytest.approx(35.0)  # mean of per-image PSNR
@@ -158,14 +178,14 @@ def test_helpers(tmp_path):
 def test_eval_batch_fits_same_size_images_together(tmp_path, monkeypatch):
     """--batch: the images of one size are fitted in one vmapped loop (the default is one after
     the other) and give the rows a one-by-one evaluation gives."""
-    import coolchic.fitting.fit
+    import coolchic.fitting.loop
 
     files = [kodak_path(1), kodak_path(5)]
     one = tmp_path / "one.json"
     assert main(["eval", *files, "--lmbda", "2e-3", "--out", str(one), *EVAL_ARGS]) == 0
     modes = []
-    real = coolchic.fitting.fit.chunk_fn
-    monkeypatch.setattr(coolchic.fitting.fit, "chunk_fn", lambda *a, **k: modes.append((a[2], k)) or real(*a, **k))
+    real = coolchic.fitting.loop.chunk_fn
+    monkeypatch.setattr(coolchic.fitting.loop, "chunk_fn", lambda *a, **k: modes.append((a[2], k)) or real(*a, **k))
     together = tmp_path / "together.json"
     assert main(["eval", *files, "--lmbda", "2e-3", "--out", str(together), "--batch", *EVAL_ARGS]) == 0
     assert modes and all(m == "vmap" and k == {"per_candidate": True} for m, k in modes)
@@ -181,5 +201,9 @@ def test_eval_batch_fits_same_size_images_together(tmp_path, monkeypatch):
     assert main(["eval", *files, "--lmbda", "2e-3", "--out", str(jobs), "--jobs", "2", *EVAL_ARGS]) == 0
     c = {r["image"]: r for r in json.loads(jobs.read_text())["images"]}
     for k in a:
-        assert (c[k]["bytes"], c[k]["psnr"], c[k]["bpp_estimated"]) == (a[k]["bytes"], a[k]["psnr"], a[k]["bpp_estimated"])
+        assert (c[k]["bytes"], c[k]["psnr"], c[k]["bpp_estimated"]) == (
+            a[k]["bytes"],
+            a[k]["psnr"],
+            a[k]["bpp_estimated"],
+        )
     assert main(["eval", *files, "--lmbda", "2e-3", "--out", str(jobs), "--jobs", "2", "--batch", *EVAL_ARGS]) == 1

@@ -7,13 +7,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import jaxpr_equations, leaves_close
 
-import coolchic.fitting.fit as F
+import coolchic.fitting.candidates as candidates_module
+import coolchic.fitting.loop as loop_module
+import coolchic.fitting.step as step_module
 from coolchic.config import ModelConfig, causal_context
-from coolchic.fitting.fit import chunk_fn, checkpoint_meta, evaluate, fit, fit_batch, load_checkpoint, save_checkpoint
+from coolchic.fitting.candidates import fit, fit_batch
+from coolchic.fitting.checkpoints import checkpoint_meta, load_checkpoint, save_checkpoint
 from coolchic.fitting.recipes import coolchic_recipe
+from coolchic.fitting.result import evaluate
+from coolchic.fitting.step import chunk_fn
 
 # A small architecture shared by the tests in this module, so compiled steps are reused.
 SMALL = ModelConfig(n_grids=4, context=causal_context(5), arm_hidden=(8, 8), synth_hidden=(8,))
@@ -87,12 +91,14 @@ def test_checkpoints_saved_from_threads_at_once(tmp_path):
 def test_threads_share_one_jitted_step(monkeypatch):
     # Candidate threads asking for the same step at once get one jitted function (one compile);
     # a slow construction widens the window in which both would otherwise make their own.
-    real = F._make_step
-    monkeypatch.setattr(F, "_make_step", lambda *a, **k: time.sleep(0.2) or real(*a, **k))
+    real = step_module.make_step
+    monkeypatch.setattr(step_module, "make_step", lambda *a, **k: time.sleep(0.2) or real(*a, **k))
     config = ModelConfig(n_grids=3, context=causal_context(3), arm_hidden=(4,), synth_hidden=(4,))
     got = []
-    threads = [threading.Thread(target=lambda: got.append(chunk_fn(config, coolchic_recipe(9).stages, "map")))
-               for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: got.append(chunk_fn(config, coolchic_recipe(9).stages, "map")))
+        for _ in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -114,17 +120,19 @@ def test_step_is_compiled_once_across_chunks(crop):
 def test_switched_step_follows_each_stages_bookkeeping(crop):
     """One step function serves every stage: the stage index picks keep-best, plateau drop and
     reset-to-best (C3's stage 2) or none of them (stage 1)."""
-    from coolchic.fitting.fit import _make_step, init_state
-    from coolchic.model.image import init_params
     from coolchic.fitting.recipes import get_recipe
+    from coolchic.fitting.step import init_state, make_step
+    from coolchic.model.image import init_params
 
     stages = get_recipe("c3", 20).stages
     s2 = stages[1]
     assert s2.keep_best and s2.reset_on_plateau and s2.plateau_patience > 0 and stages[0].plateau_patience == 0
-    step = jax.jit(_make_step(SMALL, stages))
+    step = jax.jit(make_step(SMALL, stages))
     start = init_state(init_params(jax.random.PRNGKey(0), SMALL, *crop.shape[1:]), s2, jax.random.PRNGKey(1))
     best = jax.tree.map(lambda a: a + 1.0, start.params)  # distinguishable from the current params
-    stuck = start.replace(best_params=best, best_loss=jnp.float32(-jnp.inf), since_best=jnp.int32(s2.plateau_patience - 1))
+    stuck = start.replace(
+        best_params=best, best_loss=jnp.float32(-jnp.inf), since_best=jnp.int32(s2.plateau_patience - 1)
+    )
     # Stage 2, no improvement for `patience` steps: lr drops, parameters go back to the best ones.
     out = step(stuck, crop, 1e-3, 20, 1)
     assert float(out.lr_scale) == pytest.approx(s2.plateau_factor) and int(out.since_best) == 0
@@ -177,14 +185,21 @@ def _fit_seeds(seeds, prune=None):
     return lambda crop: fit(crop, SMALL, coolchic_recipe(30), 1e-3, seeds=seeds, prune=prune, progress=False)
 
 
-@pytest.mark.parametrize("backend, run, expected", [
-    ("gpu", _fit_seeds([4, 5]), ["vmap"]),  # candidates in one vmapped loop: 0.35-0.59x serial on an H100
-    ("gpu", _fit_seeds([4]), ["map"]),  # one candidate: the plain program of a single fit
-    ("gpu", _fit_seeds([4, 5], (10, 1)), ["serial", "map", "map"]),  # early pruning needs separate fits
-    ("cpu", _fit_seeds([4, 5]), ["threads", "map", "map"]),  # separate fits, concurrently
-    ("gpu", lambda crop: fit_batch([crop, crop[:, ::-1]], SMALL, coolchic_recipe(30), 1e-3, progress=False),
-     ["serial", "map", "map"]),  # several images: separate fits (vmapped ones not yet timed on a GPU)
-], ids=["gpu-seeds", "gpu-one-seed", "gpu-pruned", "cpu-seeds", "gpu-images"])
+@pytest.mark.parametrize(
+    "backend, run, expected",
+    [
+        ("gpu", _fit_seeds([4, 5]), ["vmap"]),  # candidates in one vmapped loop: 0.35-0.59x serial on an H100
+        ("gpu", _fit_seeds([4]), ["map"]),  # one candidate: the plain program of a single fit
+        ("gpu", _fit_seeds([4, 5], (10, 1)), ["serial", "map", "map"]),  # early pruning needs separate fits
+        ("cpu", _fit_seeds([4, 5]), ["threads", "map", "map"]),  # separate fits, concurrently
+        (
+            "gpu",
+            lambda crop: fit_batch([crop, crop[:, ::-1]], SMALL, coolchic_recipe(30), 1e-3, progress=False),
+            ["serial", "map", "map"],
+        ),  # several images: separate fits (vmapped ones not yet timed on a GPU)
+    ],
+    ids=["gpu-seeds", "gpu-one-seed", "gpu-pruned", "cpu-seeds", "gpu-images"],
+)
 def test_default_batch_mode_per_backend(crop, monkeypatch, backend, run, expected):
     """Without `batch`, fit fits candidates as batch_mode says for the backend: the separate-fit
     mode and the compiled loop it asks for are recorded, and each loop stops before compiling."""
@@ -201,9 +216,9 @@ def test_default_batch_mode_per_backend(crop, monkeypatch, backend, run, expecte
                 fn(item)
         raise InterruptedError
 
-    monkeypatch.setattr(F.jax, "default_backend", lambda: backend)
-    monkeypatch.setattr(F, "chunk_fn", stop)
-    monkeypatch.setattr(F, "_each", each)
+    monkeypatch.setattr(candidates_module.jax, "default_backend", lambda: backend)
+    monkeypatch.setattr(loop_module, "chunk_fn", stop)  # where the loop looks it up
+    monkeypatch.setattr(candidates_module, "_each", each)
     with pytest.raises(InterruptedError):
         run(crop)
     assert asked == expected
@@ -251,16 +266,16 @@ def test_vmapped_step_adds_no_copies(crop, recipe):
     """Candidates fitted together under vmap must not pay per-step copies that a single fit does
     not: no gather or scatter, and exactly the image-sized transposes of one candidate (each of
     these once made vmapped fits several times slower than serial ones); nor grouped convolutions."""
-    from coolchic.fitting.fit import _make_step, _stack, init_state
-    from coolchic.model.image import init_params
     from coolchic.fitting.recipes import get_recipe
+    from coolchic.fitting.step import init_state, make_step, stack
+    from coolchic.model.image import init_params
 
     stages = get_recipe(recipe, 20).stages
-    step = _make_step(SMALL, stages)  # the step of every stage: quantizer and lr picked by lax.switch
+    step = make_step(SMALL, stages)  # the step of every stage: quantizer and lr picked by lax.switch
     params = [init_params(jax.random.PRNGKey(s), SMALL, *crop.shape[1:]) for s in range(3)]
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
     one = init_state(params[0], stages[0], keys[0])
-    many = jax.vmap(lambda p, k: init_state(p, stages[0], k))(_stack(params), keys)
+    many = jax.vmap(lambda p, k: init_state(p, stages[0], k))(stack(params), keys)
     vmapped = jax.vmap(step, in_axes=(0, None, None, None, None))
     prims = {e.primitive.name for e in jaxpr_equations(jax.make_jaxpr(vmapped)(many, crop, 1e-3, 20, 1).jaxpr)}
     assert not {p for p in prims if "gather" in p or "scatter" in p}
@@ -289,23 +304,28 @@ def test_one_at_a_time_equals_batched_and_batches_no_dot():
     args = [jax.random.normal(key, shape) for key, shape in zip(k, shapes)]
     grad = jax.value_and_grad(loss, argnums=(1, 2, 3))
     leaves_close(grad(one_at_a_time(f), *args), grad(f, *args), atol=1e-5)
-    dots = [e for e in jaxpr_equations(jax.make_jaxpr(lambda *a: grad(one_at_a_time(f), *a))(*args).jaxpr)
-            if e.primitive.name == "dot_general"]
+    dots = [
+        e
+        for e in jaxpr_equations(jax.make_jaxpr(lambda *a: grad(one_at_a_time(f), *a))(*args).jaxpr)
+        if e.primitive.name == "dot_general"
+    ]
     assert len(dots) >= 3 and all(not e.params["dimension_numbers"][1][0] for e in dots)
 
 
 def test_vmapped_step_with_one_by_one_loss_equals_batched_step(crop):
     """The CPU's vmapped step (loss one candidate at a time) follows the fully batched one."""
-    from coolchic.fitting.fit import _make_step, _stack, init_state
-    from coolchic.model.image import init_params
     from coolchic.fitting.recipes import get_recipe
+    from coolchic.fitting.step import init_state, make_step, stack
+    from coolchic.model.image import init_params
 
     stages = get_recipe("c3", 20).stages
     params = [init_params(jax.random.PRNGKey(s), SMALL, *crop.shape[1:]) for s in range(2)]
-    state = jax.vmap(lambda p, k: init_state(p, stages[0], k))(_stack(params), jax.random.split(jax.random.PRNGKey(0), 2))
+    state = jax.vmap(lambda p, k: init_state(p, stages[0], k))(
+        stack(params), jax.random.split(jax.random.PRNGKey(0), 2)
+    )
     out = []
     for one_by_one in (False, True):
-        step = jax.jit(jax.vmap(_make_step(SMALL, stages, one_by_one), in_axes=(0, None, None, None, None)))
+        step = jax.jit(jax.vmap(make_step(SMALL, stages, one_by_one), in_axes=(0, None, None, None, None)))
         s = step(step(state, crop, 1e-3, 20, 0), crop, 1e-3, 20, 1)  # a step of each stage
         out.append((s.params, s.opt_state, s.loss))
     leaves_close(out[1], out[0], atol=1e-5)

@@ -16,8 +16,8 @@ import pytest
 from conftest import KODAK, REPO
 
 from coolchic.coding.image_codec import decode
-from coolchic.io.image import read_image, to_integers
 from coolchic.evaluation.metrics import psnr
+from coolchic.io.image import read_image, to_integers
 
 STREAMS = os.path.join(REPO, "tests", "data", "h100")
 ROWS = json.load(open(os.path.join(REPO, "benchmarks", "results", "gpu", "paper_h100.json")))["rows"]

@@ -4,9 +4,9 @@ import jax
 import pytest
 
 from coolchic.model import tiling
-from coolchic.model.arm import mlp, gather_context, pad_grid
-from coolchic.model.macs import macs_per_pixel
+from coolchic.model.arm import gather_context, mlp, pad_grid
 from coolchic.model.image import decode_image, init_params
+from coolchic.model.macs import macs_per_pixel
 from coolchic.presets import PRESETS, get_preset
 
 

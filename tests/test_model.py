@@ -5,12 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from coolchic.config import ModelConfig, causal_context
 from coolchic.model import tiling
 from coolchic.model.arm import canvas_layout, grid_distribution, init_arm, latent_bits
-from coolchic.config import ModelConfig, causal_context
+from coolchic.model.image import decode_image, init_params, rd_terms
 from coolchic.model.laplace import laplace_bits
 from coolchic.model.latents import grid_shapes
-from coolchic.model.image import decode_image, init_params, rd_terms
 from coolchic.model.upsampling import bicubic_kernel, bilinear_axis
 
 
@@ -67,7 +67,9 @@ def test_laplace_rate_matches_numpy():
 
     p = np.maximum(cdf(y + 0.5) - cdf(y - 0.5), 2.0**-16)
     ref = -np.log2(p)
-    got = np.asarray(laplace_bits(jnp.asarray(y, jnp.float32), jnp.asarray(mu, jnp.float32), jnp.asarray(log_b, jnp.float32)))
+    got = np.asarray(
+        laplace_bits(jnp.asarray(y, jnp.float32), jnp.asarray(mu, jnp.float32), jnp.asarray(log_b, jnp.float32))
+    )
     np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4)
 
 
@@ -98,7 +100,8 @@ def test_tiled_computation_equals_untiled(monkeypatch, kodak_crop):
     rng = np.random.default_rng(0)
     params["latents"] = [jnp.asarray(rng.normal(0, 2, g.shape).astype(np.float32)) for g in params["latents"]]
     params["synthesis"]["convs"] = [
-        {"w": 0.1 * jax.random.normal(jax.random.PRNGKey(i), (3, 3, 3, 3)), "b": jnp.zeros(3)} for i in range(2)]
+        {"w": 0.1 * jax.random.normal(jax.random.PRNGKey(i), (3, 3, 3, 3)), "b": jnp.zeros(3)} for i in range(2)
+    ]
     # Jitted (traced afresh after the patch): eager dispatch of the small ops is slower.
     both = lambda p: (rd_terms(p, p["latents"], config, x), decode_image(p, p["latents"], config, 37, 29))  # noqa: E731
     (ref_mse, ref_bits), ref_img = jax.jit(both)(params)

@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from coolchic.evaluation.anchors import Curve, CurveError, read_macs_csv
 from coolchic.cli.curves import add_parsers, main
+from coolchic.evaluation.anchors import Curve, CurveError, read_macs_csv
 from coolchic.evaluation.plotting import plot_complexity, plot_rd
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -132,4 +132,3 @@ def test_cli_plot_published(tmp_path, capsys):
     )
     assert rc == 0 and _is_png(out)
     assert "vs VTM" in capsys.readouterr().out
-

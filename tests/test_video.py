@@ -11,22 +11,23 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from coolchic.coding import video_codec
-from coolchic.coding.image_format import BitstreamError
-from coolchic.cli.main import main
-from coolchic.coding.image_codec import integer_latents
-from coolchic.coding.fixed_arm import arm_to_fixed
-from coolchic.model.macs import video_macs_per_pixel
-from coolchic.presets import get_preset
 from coolchic.api.video import best_offsets, encode_video
+from coolchic.cli.main import main
+from coolchic.coding import video_codec
+from coolchic.coding.errors import BitstreamError
+from coolchic.coding.fixed_arm import arm_to_fixed
+from coolchic.coding.image_codec import integer_latents
 from coolchic.io.video import Video, read_video, write_video
+from coolchic.model.macs import video_macs_per_pixel
 from coolchic.model.video import grid_bits, init_params
+from coolchic.presets import get_preset
 
 CLIP = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "video", "BasketballPass_416x240")
 
 # video-fast widths, non-zero window offsets, 5 frames in patches of 3 (a full and a 2-frame patch)
-CONFIG = dataclasses.replace(get_preset("video-fast").config, n_grids=4, patch=(3, 0, 0),
-                             prev_offsets=((1, -1), (0, 1), (-1, 0), (0, 0)))
+CONFIG = dataclasses.replace(
+    get_preset("video-fast").config, n_grids=4, patch=(3, 0, 0), prev_offsets=((1, -1), (0, 1), (-1, 0), (0, 0))
+)
 
 
 def _clip(t=5, h=13, w=19) -> Video:
@@ -48,15 +49,15 @@ def coded():
 
 def test_round_trip_exact_odd_size_partial_patch(coded):
     video, data, report = coded
-    assert report["patches"] == 2  # 5 frames, patches of 3: the last one has 2 frames
+    assert report.patches == 2  # 5 frames, patches of 3: the last one has 2 frames
     frames, header, _ = video_codec.decode(data)
     assert frames.shape == video.frames.shape
-    assert np.array_equal(frames, report["reconstruction"])
+    assert np.array_equal(frames, report.reconstruction)
     smaller, *_ = video_codec.decode(data, max_batch=2)  # other batching of the wavefronts: same symbols
     assert np.array_equal(smaller, frames)
-    assert report["bpp"] == pytest.approx(8 * len(data) / video.frames[..., 0].size)
-    assert report["psnr"] > 18
-    assert [list(map(list, CONFIG.prev_offsets))] * 2 == report["offsets"]
+    assert report.bpp == pytest.approx(8 * len(data) / video.frames[..., 0].size)
+    assert report.psnr > 18
+    assert [list(map(list, CONFIG.prev_offsets))] * 2 == report.offsets
 
 
 def test_rate_estimate_matches_fixed_point_coder():
@@ -70,8 +71,11 @@ def test_rate_estimate_matches_fixed_point_coder():
     arm["layers"][-1]["w"] = jnp.round(jax.random.normal(jax.random.PRNGKey(4), arm["layers"][-1]["w"].shape) * 8) / 256
     keys = jax.random.split(jax.random.PRNGKey(5), config.n_grids)
     lat = integer_latents([jax.random.laplace(k, g.shape) for k, g in zip(keys, params["latents"])])
-    float_bits = float(jax.jit(lambda a, gs: sum(grid_bits(a, g, config, i) for i, g in enumerate(gs)))(
-        arm, [jnp.asarray(g, jnp.float32) for g in lat]))  # jitted: eager dispatch is slower
+    float_bits = float(
+        jax.jit(lambda a, gs: sum(grid_bits(a, g, config, i) for i, g in enumerate(gs)))(
+            arm, [jnp.asarray(g, jnp.float32) for g in lat]
+        )
+    )  # jitted: eager dispatch is slower
     _, coded_bits = video_codec.encode_latents(lat, arm_to_fixed(arm), config)
     assert coded_bits == pytest.approx(float_bits, rel=0.01)
 
@@ -116,8 +120,23 @@ def test_cli_video_encode_info_decode(tmp_path, capsys):
     src = tmp_path / "clip.y4m"
     write_video(str(src), video, chroma="444")
     out = tmp_path / "clip.cool"
-    rc = main(["encode", str(src), "-o", str(out), "--preset", "video-fast", "--steps", "20", "--offset-steps", "0",
-               "--quiet", "--json", str(tmp_path / "r.json")])
+    rc = main(
+        [
+            "encode",
+            str(src),
+            "-o",
+            str(out),
+            "--preset",
+            "video-fast",
+            "--steps",
+            "20",
+            "--offset-steps",
+            "0",
+            "--quiet",
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+    )
     assert rc == 0 and out.exists()
     capsys.readouterr()
     assert main(["info", str(out)]) == 0

@@ -3,13 +3,12 @@ import os
 import numpy as np
 import pytest
 
+from coolchic.evaluation.metrics import psnr_rgb, psnr_yuv
 from coolchic.io.image import ImageError, write_image
 from coolchic.io.video import (
     Video,
     VideoError,
     is_video_path,
-    psnr_rgb,
-    psnr_yuv,
     read_video,
     rgb_to_yuv,
     sample_video_path,
@@ -23,8 +22,9 @@ BASKETBALL = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data
 def _smooth(t=2, h=24, w=32, seed=0):
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
-    frames = [np.stack([np.sin(4 * yy + c + k) * np.cos(3 * xx - k) for c in range(3)], -1) * 0.45 + 0.5
-              for k in range(t)]
+    frames = [
+        np.stack([np.sin(4 * yy + c + k) * np.cos(3 * xx - k) for c in range(3)], -1) * 0.45 + 0.5 for k in range(t)
+    ]
     return np.clip(np.round(np.stack(frames) * 255 + rng.normal(0, 1, (t, h, w, 3))), 0, 255).astype(np.uint8)
 
 
@@ -109,10 +109,19 @@ def test_y4m_444_round_trip(tmp_path):
 @pytest.mark.parametrize("matrix, full_range", [("bt601", False), ("bt709", True)])
 def test_y4m_420_planes_exact_odd_size(tmp_path, matrix, full_range):
     rng = np.random.default_rng(1)
-    planes = (rng.integers(0, 256, (3, 13, 17), dtype=np.uint8),
-              rng.integers(0, 256, (3, 7, 9), dtype=np.uint8), rng.integers(0, 256, (3, 7, 9), dtype=np.uint8))
-    src = Video(yuv_to_rgb(*planes, matrix, full_range), fps=(50, 1), matrix=matrix, full_range=full_range,
-                chroma="420", yuv=planes)
+    planes = (
+        rng.integers(0, 256, (3, 13, 17), dtype=np.uint8),
+        rng.integers(0, 256, (3, 7, 9), dtype=np.uint8),
+        rng.integers(0, 256, (3, 7, 9), dtype=np.uint8),
+    )
+    src = Video(
+        yuv_to_rgb(*planes, matrix, full_range),
+        fps=(50, 1),
+        matrix=matrix,
+        full_range=full_range,
+        chroma="420",
+        yuv=planes,
+    )
     p = tmp_path / "odd.y4m"
     write_video(p, src)
     assert os.path.getsize(p) == p.read_bytes().index(b"\n") + 1 + 3 * (6 + 13 * 17 + 2 * 7 * 9)
@@ -150,17 +159,20 @@ def test_y4m_header_variants(tmp_path):
         assert read_video(p).frames.shape == (1, 1, 2, 3)
 
 
-@pytest.mark.parametrize("content, match", [
-    (b"YUV4MPEG W4 H2\nFRAME\n" + bytes(12), "not a y4m file"),
-    (b"YUV4MPEG2 W4 H2 C420p10\nFRAME\n" + bytes(24), "not 8-bit"),
-    (b"YUV4MPEG2 W4 H2 C422\nFRAME\n" + bytes(16), "unsupported y4m colourspace C422"),
-    (b"YUV4MPEG2 W4 H2\nFRAME\n" + bytes(12) + b"FRAME\n" + bytes(5), "frame 2 is truncated"),
-    (b"YUV4MPEG2 W4 H2\nFRAME\n" + bytes(12) + b"junk\n", "frame 2: expected a 'FRAME' line"),
-    (b"YUV4MPEG2 H2\nFRAME\n" + bytes(12), "width"),
-    (b"YUV4MPEG2 W4 H2\n", "no frames"),
-    (b"YUV4MPEG2 Wfour H2\n", "bad y4m header field"),
-    (b"YUV4MPEG2 W4 H2 XCOLORMATRIX=BT2020\nFRAME\n" + bytes(12), "unsupported colour matrix"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"YUV4MPEG W4 H2\nFRAME\n" + bytes(12), "not a y4m file"),
+        (b"YUV4MPEG2 W4 H2 C420p10\nFRAME\n" + bytes(24), "not 8-bit"),
+        (b"YUV4MPEG2 W4 H2 C422\nFRAME\n" + bytes(16), "unsupported y4m colourspace C422"),
+        (b"YUV4MPEG2 W4 H2\nFRAME\n" + bytes(12) + b"FRAME\n" + bytes(5), "frame 2 is truncated"),
+        (b"YUV4MPEG2 W4 H2\nFRAME\n" + bytes(12) + b"junk\n", "frame 2: expected a 'FRAME' line"),
+        (b"YUV4MPEG2 H2\nFRAME\n" + bytes(12), "width"),
+        (b"YUV4MPEG2 W4 H2\n", "no frames"),
+        (b"YUV4MPEG2 Wfour H2\n", "bad y4m header field"),
+        (b"YUV4MPEG2 W4 H2 XCOLORMATRIX=BT2020\nFRAME\n" + bytes(12), "unsupported colour matrix"),
+    ],
+)
 def test_y4m_errors(tmp_path, content, match):
     p = tmp_path / "bad.y4m"
     p.write_bytes(content)
@@ -177,8 +189,10 @@ def test_raw_yuv(tmp_path):
     write_video(p, x)
     assert os.path.getsize(p) == 2 * (13 * 17 + 2 * 7 * 9)
     v = read_video(p, size=(17, 13))
-    np.testing.assert_array_equal(np.concatenate([q.reshape(2, -1) for q in v.yuv], 1),
-                                  np.concatenate([q.reshape(2, -1) for q in rgb_to_yuv(x)], 1))
+    np.testing.assert_array_equal(
+        np.concatenate([q.reshape(2, -1) for q in v.yuv], 1),
+        np.concatenate([q.reshape(2, -1) for q in rgb_to_yuv(x)], 1),
+    )
     assert v.frames.shape == x.shape and v.chroma == "420"
     assert read_video(p, size=(17, 13), max_frames=1).frames.shape[0] == 1
     with pytest.raises(VideoError, match="needs its frame size"):
@@ -297,8 +311,10 @@ def test_psnr_rgb_is_mean_of_frame_psnrs():
 def test_psnr_yuv_611():
     rng = np.random.default_rng(4)
     ref = tuple(rng.integers(0, 256, s).astype(np.uint8) for s in [(2, 8, 8), (2, 4, 4), (2, 4, 4)])
-    test = tuple(np.clip(p.astype(int) + rng.integers(-k, k + 1, p.shape), 0, 255).astype(np.uint8)
-                 for p, k in zip(ref, (2, 6, 10)))
+    test = tuple(
+        np.clip(p.astype(int) + rng.integers(-k, k + 1, p.shape), 0, 255).astype(np.uint8)
+        for p, k in zip(ref, (2, 6, 10))
+    )
     out = psnr_yuv(ref, test)
     for key, r, t in zip("yuv", ref, test):
         assert out[key] == pytest.approx(10 * np.log10(255**2 / np.mean((r.astype(float) - t) ** 2)))

@@ -15,12 +15,14 @@ import time
 
 import numpy as np
 
-from coolchic.coding import video_codec
-from coolchic.fitting.fit import fit_batch
+from coolchic.coding import video_codec, video_format
+from coolchic.config import VideoConfig
+from coolchic.evaluation.metrics import psnr_rgb, video_psnr_yuv
+from coolchic.fitting.candidates import fit_batch
+from coolchic.fitting.recipes import DEFAULT_RECIPE, get_recipe
+from coolchic.io.video import Video
 from coolchic.model.macs import video_macs_per_pixel
-from coolchic.fitting.recipes import get_recipe
-from coolchic.io.video import Video, psnr_rgb, psnr_yuv, rgb_to_yuv
-from coolchic.model.video import VideoConfig
+from coolchic.reports import DecodeReport, VideoEncodeReport
 
 
 def to_array(frames: np.ndarray) -> np.ndarray:
@@ -50,10 +52,20 @@ def best_offsets(latents: list, radius: int) -> tuple:
     return tuple(out)
 
 
-def fit_patches(patches: list, config: VideoConfig, *, lmbda: float, steps: int, recipe: str = "c3",
-                seed: int = 0, offset_steps: int = 0, radius: int = 4, progress: bool = False,
-                batch: str | None = None) -> list:
-    """Fit same-shape (C, T, H, W) patches, each its own model, together (coolchic.fitting.fit.fit_batch);
+def fit_patches(
+    patches: list,
+    config: VideoConfig,
+    *,
+    lmbda: float,
+    steps: int,
+    recipe: str = DEFAULT_RECIPE,
+    seed: int = 0,
+    offset_steps: int = 0,
+    radius: int = 4,
+    progress: bool = False,
+    batch: str | None = None,
+) -> list:
+    """Fit same-shape (C, T, H, W) patches, each its own model, together (coolchic.fitting.candidates.fit_batch);
     returns [(FitResult, config with that patch's window offsets)]. With offset_steps > 0 the
     pre-fit (centred windows) runs first and chooses each patch's offsets; patches that end up with
     equal offsets are fitted together. With offset_steps = 0 the config's prev_offsets are used."""
@@ -61,22 +73,34 @@ def fit_patches(patches: list, config: VideoConfig, *, lmbda: float, steps: int,
     if offset_steps and config.prev_window[0] and patches[0].shape[1] > 1 and offset_steps < steps:
         base = dataclasses.replace(config, prev_offsets=())
         pre = fit_batch(patches, base, get_recipe(recipe, offset_steps), lmbda, seed, progress=progress, batch=batch)
-        configs = [dataclasses.replace(base, prev_offsets=best_offsets(base.scale_latents(r.params["latents"]), radius))
-                   for r in pre]
+        configs = [
+            dataclasses.replace(base, prev_offsets=best_offsets(base.scale_latents(r.params["latents"]), radius))
+            for r in pre
+        ]
         steps -= offset_steps
     results = [None] * len(patches)
     for cfg in dict.fromkeys(configs):  # distinct configs, in order
         idx = [i for i, c in enumerate(configs) if c == cfg]
-        fits = fit_batch([patches[i] for i in idx], cfg, get_recipe(recipe, steps), lmbda, seed, progress=progress,
-                         batch=batch)
+        fits = fit_batch(
+            [patches[i] for i in idx], cfg, get_recipe(recipe, steps), lmbda, seed, progress=progress, batch=batch
+        )
         for i, r in zip(idx, fits):
             results[i] = (r, cfg)
     return results
 
 
-def encode_video(video: Video, config: VideoConfig, *, lmbda: float, steps: int, recipe: str = "c3",
-                 seed: int = 0, offset_steps: int | None = None, progress: bool = True,
-                 batch: str | None = None) -> tuple[bytes, dict]:
+def encode_video(
+    video: Video,
+    config: VideoConfig,
+    *,
+    lmbda: float,
+    steps: int,
+    recipe: str = DEFAULT_RECIPE,
+    seed: int = 0,
+    offset_steps: int | None = None,
+    progress: bool = True,
+    batch: str | None = None,
+) -> tuple[bytes, VideoEncodeReport]:
     """Fit every patch (same-shape patches together, see fit_patches), code them into one file;
     returns (file bytes, report). offset_steps defaults to 10% of steps."""
     t0 = time.perf_counter()
@@ -87,13 +111,25 @@ def encode_video(video: Video, config: VideoConfig, *, lmbda: float, steps: int,
     if offset_steps is None:
         offset_steps = steps // 10
     data_all = to_array(frames)
-    boxes = video_codec.patch_boxes(t, h, w, config.patch)
+    boxes = video_format.patch_boxes(t, h, w, config.patch)
     patches = [data_all[:, t0_ : t0_ + pt, y0 : y0 + ph, x0 : x0 + pw] for t0_, y0, x0, pt, ph, pw in boxes]
     fitted = [None] * len(boxes)
     for shape in dict.fromkeys(b[3:] for b in boxes):  # same-shape patches are fitted together
         idx = [i for i, b in enumerate(boxes) if b[3:] == shape]
-        for i, r in zip(idx, fit_patches([patches[i] for i in idx], config, lmbda=lmbda, steps=steps, recipe=recipe,
-                                         seed=seed, offset_steps=offset_steps, progress=progress, batch=batch)):
+        for i, r in zip(
+            idx,
+            fit_patches(
+                [patches[i] for i in idx],
+                config,
+                lmbda=lmbda,
+                steps=steps,
+                recipe=recipe,
+                seed=seed,
+                offset_steps=offset_steps,
+                progress=progress,
+                batch=batch,
+            ),
+        ):
             fitted[i] = r
     codes, bits = [], 0.0
     rec = np.zeros_like(frames)
@@ -102,31 +138,46 @@ def encode_video(video: Video, config: VideoConfig, *, lmbda: float, steps: int,
         codes.append(code)
         bits += pbits
         rec[t0_ : t0_ + pt, y0 : y0 + ph, x0 : x0 + pw] = prec.transpose(1, 2, 3, 0)
-    header = video_codec.VideoHeader(t, h, w, dataclasses.replace(config, prev_offsets=()), video.fps,
-                                     video.matrix, video.full_range, video.chroma)
-    data, parts = video_codec.pack(header, codes)
+    header = video_format.VideoHeader(
+        t, h, w, dataclasses.replace(config, prev_offsets=()), video.fps, video.matrix, video.full_range, video.chroma
+    )
+    data, parts = video_format.pack(header, codes)
     n_pix = t * h * w
-    report = {
-        "bytes": len(data),
-        "bytes_by_part": parts,
-        "bpp": 8.0 * len(data) / n_pix,
-        "bpp_estimated": (bits + 8.0 * (parts["weights"] + parts["header"])) / n_pix,
-        "bpp_latents_estimated": bits / n_pix,
-        "psnr": psnr_rgb(frames, rec),
-        "psnr_yuv": yuv_psnr(video, rec),
-        "macs_per_pixel": video_macs_per_pixel(config, t, h, w)["total"],
-        "frames": t, "height": h, "width": w, "patches": len(boxes),
-        "offsets": [list(map(list, cd.offsets)) for cd in codes],
-        "steps": steps, "lmbda": lmbda, "recipe": recipe,
-        "encode_seconds": time.perf_counter() - t0,
-        "reconstruction": rec,
-    }
+    report = VideoEncodeReport(
+        bytes=len(data),
+        bytes_by_part=parts,
+        bpp=8.0 * len(data) / n_pix,
+        bpp_estimated=(bits + 8.0 * (parts["weights"] + parts["header"])) / n_pix,
+        bpp_latents_estimated=bits / n_pix,
+        psnr=psnr_rgb(frames, rec),
+        psnr_yuv=video_psnr_yuv(video, rec),
+        macs_per_pixel=video_macs_per_pixel(config, t, h, w)["total"],
+        frames=t,
+        height=h,
+        width=w,
+        patches=len(boxes),
+        offsets=[list(map(list, cd.offsets)) for cd in codes],
+        steps=steps,
+        lmbda=lmbda,
+        recipe=recipe,
+        encode_seconds=time.perf_counter() - t0,
+        reconstruction=rec,
+    )
     return data, report
 
 
-def yuv_psnr(video: Video, rec: np.ndarray) -> dict:
-    """PSNR (Y, U, V, 6:1:1) of a reconstruction against the source planes (or, for an RGB
-    source, against its conversion), both converted with the source's matrix and chroma."""
-    chroma = video.chroma or "420"
-    ref = video.yuv if video.yuv is not None else rgb_to_yuv(video.frames, video.matrix, video.full_range, chroma)
-    return psnr_yuv(ref, rgb_to_yuv(rec, video.matrix, video.full_range, chroma))
+def decode_video(data: bytes) -> tuple[Video, DecodeReport]:
+    """Decode .cool video bytes: the Video (frames (T, H, W, 3) uint8, fps and colour of the source)
+    and a report."""
+    frames, header, info = video_codec.decode(data)
+    video = Video(frames, fps=header.fps, matrix=header.matrix, full_range=header.full_range)
+    report = DecodeReport(
+        decode_seconds=info["decode_seconds"],
+        height=header.height,
+        width=header.width,
+        frames=header.frames,
+        channels=3,
+        bytes_by_part=info["bytes_by_part"],
+        chroma=header.chroma,
+    )
+    return video, report

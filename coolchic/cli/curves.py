@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 
+from coolchic.evaluation import plotting  # looked up per call (tests wrap plot_rd)
 from coolchic.evaluation.anchors import AGGREGATIONS, CurveError, load_curve
 from coolchic.evaluation.bdrate import METHODS, compare
 
@@ -46,11 +47,9 @@ def cmd_bdrate(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Plot RESULTS (solid) and each --anchor (dashed) to -o; print BD-rates against the anchors."""
-    from coolchic.evaluation.plotting import plot_rd
-
     curve = load_curve(args.results, aggregate=args.aggregate)
     anchors = [load_curve(a, aggregate=args.aggregate) for a in args.anchor]
-    out = plot_rd([curve], args.output, title=args.title, anchors=anchors)
+    out = plotting.plot_rd([curve], args.output, title=args.title, anchors=anchors)
     for a in anchors:
         try:
             print(_fmt_record(compare(curve, a, method=args.method)))

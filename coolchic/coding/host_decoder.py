@@ -11,8 +11,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from coolchic.model import upsampling
 from coolchic.config import ModelConfig
+from coolchic.model import upsampling
 
 
 def upsample(params: dict, grids: list, config: ModelConfig, height: int, width: int) -> np.ndarray:

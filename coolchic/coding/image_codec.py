@@ -14,15 +14,24 @@ import jax.numpy as jnp
 import numpy as np
 
 from coolchic.coding import host_decoder
-from coolchic.coding.image_format import BitstreamError, Header, pack, unpack
-from coolchic.config import ModelConfig
+from coolchic.coding.errors import BitstreamError
 from coolchic.coding.fixed_arm import LATENT_MAX, LATENT_MIN, arm_to_fixed
-from coolchic.io.image import to_integers
+from coolchic.coding.image_format import Header, pack, unpack
 from coolchic.coding.latent_coding import decode_latents, encode_latents
-from coolchic.model.latents import grid_shapes
+from coolchic.coding.weights import (
+    MODULES,
+    decode_group,
+    dequantize_module,
+    encode_groups,
+    module_clip,
+    module_ints,
+    search_module_steps,
+    split_groups,
+)
+from coolchic.config import ModelConfig
+from coolchic.io.image import to_integers
 from coolchic.model import model_for
-from coolchic.coding.weights import (MODULES, decode_group, dequantize_module, encode_groups, module_clip, module_ints,
-                      search_module_steps, split_groups)
+from coolchic.model.latents import grid_shapes
 
 
 def integer_latents(latents: list) -> list[np.ndarray]:
@@ -38,8 +47,11 @@ def _cost_fns(config: ModelConfig, dims: tuple):
     if key not in _COST_FNS:
         model = model_for(config)
         bits = jax.jit(lambda arm, lat: model.rate_bits({"arm": arm}, lat, config))
-        mse = jax.jit(lambda up, syn, lat, img: jnp.mean(
-            (model.decode({"upsampling": up, "synthesis": syn}, lat, config, *dims) - img) ** 2))
+        mse = jax.jit(
+            lambda up, syn, lat, img: jnp.mean(
+                (model.decode({"upsampling": up, "synthesis": syn}, lat, config, *dims) - img) ** 2
+            )
+        )
         _COST_FNS[key] = (bits, mse)
     return _COST_FNS[key]
 
@@ -161,6 +173,11 @@ def decode(data: bytes, max_batch: int | None = None) -> tuple[np.ndarray, Heade
         raise BitstreamError(f"corrupt payload: {e}") from None
     rec = _reconstruct(deq, latents, config, h, w, header.bit_depth)
     t3 = time.perf_counter()
-    info = {"bytes_by_part": parts, "weights_seconds": t1 - t0, "latents_seconds": t2 - t1,
-            "synthesis_seconds": t3 - t2, "decode_seconds": t3 - t0}
+    info = {
+        "bytes_by_part": parts,
+        "weights_seconds": t1 - t0,
+        "latents_seconds": t2 - t1,
+        "synthesis_seconds": t3 - t2,
+        "decode_seconds": t3 - t0,
+    }
     return rec, header, info

@@ -1,11 +1,15 @@
 """Range coding of integer latents with the fixed-point ARM, decoded in wavefronts.
 
-All grids sit on one zero-padded canvas (coolchic.model.arm.canvas_layout). Inside a grid, latent
-(y, x) only depends on latents with a smaller t = x + k*y (k = the context's reach to the right
-+ 1), so all latents of all grids sharing a t are independent: the decoder handles each t in one
-batch (one context gather, one integer MLP, one constriction call). The symbol order of the
-stream is this (t, grid, y, x) order for the encoder too, so any grouping of the decoder's work
-(e.g. smaller batches) reads the same symbols.
+One code path for images and videos: an image grid (h, w) is a video grid (1, h, w) whose ARM
+reads no previous frame. Each grid has its own block of one flat zero canvas, frame after frame
+(after a leading zero frame -1 when the ARM reads the previous frame), each frame with margins as
+wide as the context reaches, so a latent sees exactly the zeros it would see alone and its
+context is a constant flat offset per grid. Latent (t, y, x) depends on frame t's causal
+neighbours and on frame t-1, so latents with equal key t*K + x + k*y (k = the context's reach to
+the right + 1, K larger than any x + k*y) are independent: the decoder handles each key of all
+grids in one batch (one context gather, one integer MLP, one constriction call). The stream's
+symbol order is (key, grid, raster position) for the encoder too, so any grouping of the
+decoder's work (e.g. smaller batches) reads the same symbols.
 """
 
 from __future__ import annotations
@@ -15,50 +19,67 @@ import functools
 import constriction
 import numpy as np
 
-from coolchic.model.arm import canvas_layout
-from coolchic.config import ModelConfig
 from coolchic.coding.fixed_arm import LATENT_MAX, LATENT_MIN, fixed_forward, laplace_bits_np, laplace_params
+from coolchic.config import ModelConfig
+from coolchic.model.video import pads
 
 MODEL = constriction.stream.model.QuantizedLaplace(LATENT_MIN, LATENT_MAX)
 
 
 @functools.lru_cache(maxsize=16)
-def schedule(shapes: tuple, config: ModelConfig):
-    """(canvas_shape, positions in stream order (flat canvas indices), step bounds, context offsets)."""
-    places, (hc, wc) = canvas_layout(list(shapes), config)
-    k = max([dx for dy, dx in config.context if dy < 0] + [0]) + 1
-    pos, key_t, key_g = [], [], []
-    for gi, ((h, w), (r, c)) in enumerate(zip(shapes, places)):
-        yy, xx = np.mgrid[0:h, 0:w]
-        pos.append(((r + yy) * wc + (c + xx)).ravel())
-        key_t.append((xx + k * yy).ravel())
-        key_g.append(np.full(h * w, gi))
-    pos, key_t, key_g = (np.concatenate(a) for a in (pos, key_t, key_g))
-    order = np.lexsort((pos, key_g, key_t))  # by t, then grid, then raster position
-    pos, key_t = pos[order], key_t[order]
-    bounds = np.flatnonzero(np.diff(key_t)) + 1
-    bounds = np.concatenate([[0], bounds, [len(pos)]])
-    offsets = np.array([dy * wc + dx for dy, dx in config.context], np.int64)
-    return (hc, wc), places, pos.astype(np.int64), bounds, offsets
+def schedule(shapes: tuple, context: tuple, prev: tuple):
+    """Canvas and stream order of grids `shapes` ((t, h, w) each) whose ARM reads `context` in
+    the latent's frame and prev[g] in frame t - 1: (canvas size, per-grid (base, lead, rows, cols,
+    top, left), positions in stream order, wavefront bounds, per-grid context offsets, grid of
+    each position)."""
+    k = max([dx for dy, dx in context if dy < 0] + [0]) + 1
+    big_k = max(w - 1 + k * (h - 1) for _, h, w in shapes) + 1
+    lead = int(any(prev))  # a zero frame -1 for the previous-frame window to read
+    layout, pos, key, gid, offsets = [], [], [], [], []
+    base = 0
+    for g, ((t, h, w), prev_g) in enumerate(zip(shapes, prev)):
+        top, bottom, left, right = pads(list(context) + list(prev_g))
+        hp, wp = top + h + bottom, left + w + right
+        layout.append((base, lead, hp, wp, top, left))
+        tt, yy, xx = np.mgrid[0:t, 0:h, 0:w]
+        pos.append((base + ((tt + lead) * hp + top + yy) * wp + left + xx).ravel())
+        key.append((tt * big_k + xx + k * yy).ravel())
+        gid.append(np.full(t * h * w, g, np.uint8))
+        offsets.append([dy * wp + dx for dy, dx in context] + [(dy - hp) * wp + dx for dy, dx in prev_g])
+        base += (t + lead) * hp * wp
+    pos, key, gid = (np.concatenate(a) for a in (pos, key, gid))
+    order = np.lexsort((pos, gid, key))  # by key, then grid, then raster position
+    pos, key, gid = pos[order], key[order], gid[order]
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(key)) + 1, [len(pos)]])
+    return base, tuple(layout), pos.astype(np.int64), bounds, np.array(offsets, np.int64), gid
 
 
-def _canvas(latents: list, config: ModelConfig) -> np.ndarray:
-    shapes = tuple(g.shape for g in latents)
-    (hc, wc), places, *_ = schedule(shapes, config)
-    canvas = np.zeros((hc, wc), np.float64)
-    for g, (r, c) in zip(latents, places):
-        canvas[r : r + g.shape[0], c : c + g.shape[1]] = g
-    return canvas
+def _plan(shapes, config: ModelConfig):
+    """(grid shapes as (t, h, w), schedule) of grids of these shapes (2-D for images)."""
+    shapes3 = tuple((1, *s) if len(s) == 2 else tuple(s) for s in shapes)
+    n = len(shapes3)
+    prev = tuple(config.prev_context(g) for g in range(n)) if config.is_video else ((),) * n
+    return shapes3, schedule(shapes3, tuple(config.context), prev)
 
 
-def distributions(flat: np.ndarray, pos: np.ndarray, offsets: np.ndarray, arm_fixed, chunk: int = 65536):
+def _grid_views(flat: np.ndarray, shapes3: tuple, layout: tuple) -> list:
+    """Each grid's (t, h, w) latents as a view of the flat canvas."""
+    views = []
+    for (t, h, w), (base, lead, hp, wp, top, left) in zip(shapes3, layout):
+        block = flat[base : base + (t + lead) * hp * wp].reshape(t + lead, hp, wp)
+        views.append(block[lead:, top : top + h, left : left + w])
+    return views
+
+
+def distributions(
+    flat: np.ndarray, pos: np.ndarray, offsets: np.ndarray, gid: np.ndarray, arm_fixed, chunk: int = 65536
+):
     """(symbols, mean, scale) of the latents at flat positions `pos` (stream order), whose context
-    is flat[pos + offsets] (offsets (n_context,) or per position (N, n_context))."""
+    is flat[pos + offsets[gid]] (offsets: one row per grid)."""
     mus, lss = [], []
     for s in range(0, len(pos), chunk):
         p = pos[s : s + chunk]
-        offs = offsets if offsets.ndim == 1 else offsets[s : s + chunk]
-        mu, ls = fixed_forward(arm_fixed, flat[p[:, None] + offs])
+        mu, ls = fixed_forward(arm_fixed, flat[p[:, None] + offsets[gid[s : s + chunk]]])
         mus.append(mu)
         lss.append(ls)
     mean, scale = laplace_params(np.concatenate(mus), np.concatenate(lss))
@@ -72,8 +93,16 @@ def encode_symbols(y: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> tuple[
     return enc.get_compressed(), float(laplace_bits_np(y, mean, scale).sum())
 
 
-def decode_wavefronts(words: np.ndarray, arm_fixed, size: int, pos: np.ndarray, bounds: np.ndarray,
-                      offsets: np.ndarray, max_batch: int | None = None) -> np.ndarray:
+def decode_wavefronts(
+    words: np.ndarray,
+    arm_fixed,
+    size: int,
+    pos: np.ndarray,
+    bounds: np.ndarray,
+    offsets: np.ndarray,
+    gid: np.ndarray,
+    max_batch: int | None = None,
+) -> np.ndarray:
     """Inverse of encode_symbols over a flat canvas of `size` zeros: the latents between two bounds
     are independent given what precedes them, so each wavefront is one batch."""
     flat = np.zeros(size, np.float64)
@@ -83,8 +112,7 @@ def decode_wavefronts(words: np.ndarray, arm_fixed, size: int, pos: np.ndarray, 
         for a in range(s0, s1, step):
             b = min(a + step, s1)
             p = pos[a:b]
-            offs = offsets if offsets.ndim == 1 else offsets[a:b]
-            mu, ls = fixed_forward(arm_fixed, flat[p[:, None] + offs])
+            mu, ls = fixed_forward(arm_fixed, flat[p[:, None] + offsets[gid[a:b]]])
             mean, scale = laplace_params(mu, ls)
             flat[p] = dec.decode(MODEL, mean, scale)
     return flat
@@ -92,20 +120,25 @@ def decode_wavefronts(words: np.ndarray, arm_fixed, size: int, pos: np.ndarray, 
 
 def latent_distributions(latents: list, arm_fixed, config: ModelConfig, chunk: int = 65536):
     """(symbols, mean, scale) of every latent in stream order, computed all at once (encoder side)."""
-    shapes = tuple(g.shape for g in latents)
-    _, _, pos, _, offs = schedule(shapes, config)
-    return distributions(_canvas(latents, config).ravel(), pos, offs, arm_fixed, chunk)
+    shapes3, (size, layout, pos, _, offsets, gid) = _plan(tuple(np.shape(g) for g in latents), config)
+    flat = np.zeros(size, np.float64)
+    for view, g in zip(_grid_views(flat, shapes3, layout), latents):
+        view[...] = np.reshape(g, view.shape)
+    return distributions(flat, pos, offsets, gid, arm_fixed, chunk)
 
 
 def encode_latents(latents: list, arm_fixed, config: ModelConfig) -> tuple[np.ndarray, float]:
-    """Integer grids (already clamped) -> (uint32 words, ideal bits)."""
+    """Integer grids (already clamped; (h, w) for images, (t, h, w) for videos) -> (uint32 words,
+    ideal bits)."""
     return encode_symbols(*latent_distributions(latents, arm_fixed, config))
 
 
-def decode_latents(words: np.ndarray, arm_fixed, config: ModelConfig, shapes: list, max_batch: int | None = None) -> list:
-    """Inverse of encode_latents. max_batch splits wavefront steps (same result, for testing)."""
+def decode_latents(
+    words: np.ndarray, arm_fixed, config: ModelConfig, shapes: list, max_batch: int | None = None
+) -> list:
+    """Inverse of encode_latents: grids of these shapes. max_batch splits wavefront steps (same
+    result, for testing)."""
     shapes = tuple(tuple(s) for s in shapes)
-    (hc, wc), places, pos, bounds, offs = schedule(shapes, config)
-    flat = decode_wavefronts(words, arm_fixed, hc * wc, pos, bounds, offs, max_batch)
-    canvas = flat.reshape(hc, wc)
-    return [canvas[r : r + h, c : c + w].copy() for (h, w), (r, c) in zip(shapes, places)]
+    shapes3, (size, layout, pos, bounds, offsets, gid) = _plan(shapes, config)
+    flat = decode_wavefronts(words, arm_fixed, size, pos, bounds, offsets, gid, max_batch)
+    return [v.reshape(s).copy() for v, s in zip(_grid_views(flat, shapes3, layout), shapes)]

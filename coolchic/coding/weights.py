@@ -58,7 +58,8 @@ def quantize_module(tree, kw: int, kb: int, clip: float | None = None):
 
 def dequantize_module(qtree, kw: int, kb: int):
     return jax.tree_util.tree_map_with_path(
-        lambda path, v: (np.asarray(v, np.float64) / 2.0 ** (kb if _is_bias(path) else kw)).astype(np.float32), qtree)
+        lambda path, v: (np.asarray(v, np.float64) / 2.0 ** (kb if _is_bias(path) else kw)).astype(np.float32), qtree
+    )
 
 
 def group_code(ints: np.ndarray) -> GroupCode:

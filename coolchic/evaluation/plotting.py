@@ -7,7 +7,7 @@ process-wide backend that notebooks or other code may rely on is left alone.
 from __future__ import annotations
 
 import os
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from coolchic.evaluation.anchors import Curve
 from coolchic.io.files import atomic_write

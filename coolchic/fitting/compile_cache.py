@@ -1,7 +1,7 @@
 """A persistent cache of compiled executables for the command line.
 
-Each `coolchic` process would otherwise compile its fitting steps again for every image (about
-20 s of a short full-size Kodak encode on a 2-core CPU: 33 s cold, 13 s with the cache). JAX keys
+Each `coolchic` process would otherwise compile its fitting steps again for every image (most of
+a short encode's time on a CPU; README, "Speed"). JAX keys
 the cache by program, compiler options, backend and versions, so a hit gives the same executable
 and the same bitstream. COOLCHIC_COMPILE_CACHE=DIR picks the folder, =0 turns it off; a folder
 set through JAX_COMPILATION_CACHE_DIR is left to JAX.

@@ -1,6 +1,6 @@
 """Recipes: a fit is a sequence of stages, each data plus schedule functions.
 
-The fitting loop (coolchic.fitting.fit) knows nothing about Cool-chic or C3: a stage says how many steps
+The fitting loop (coolchic.fitting.loop) knows nothing about Cool-chic or C3: a stage says how many steps
 it runs, how latents are quantized (a function of the stage progress), the learning rate (a
 function of the stage progress), the gradient clipping, and whether to keep the best parameters
 or reduce the learning rate on plateaus. Cool-chic's and C3's recipes are two values of this type.
@@ -9,11 +9,11 @@ or reduce the learning rate on plateaus. Cool-chic's and C3's recipes are two va
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import jax.numpy as jnp
 
-from coolchic.fitting import quantizers
+import coolchic.fitting.quantizers as quantizers
 from coolchic.plugins import Registry
 
 

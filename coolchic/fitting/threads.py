@@ -1,9 +1,9 @@
 """Independent jobs (whole fits) run concurrently on threads.
 
 JAX releases the GIL while XLA runs, so two fits on two threads keep two cores busy where the
-small ops of one fit leave a core idle part of the time (see coolchic.fitting.fit.batch_mode). The
-threads are daemons: an interrupted run (Ctrl-C, or an error in one job) stops handing out jobs
-and returns at once instead of waiting for the running fits to finish.
+small ops of one fit leave a core idle part of the time (see coolchic.fitting.candidates.batch_mode).
+The threads are daemons: an interrupted run (Ctrl-C, or an error in one job) stops handing out
+jobs and returns at once instead of waiting for the running fits to finish.
 """
 
 from __future__ import annotations

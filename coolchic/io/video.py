@@ -73,8 +73,14 @@ class Video:
 
 def _matrix_name(matrix: str) -> str:
     m = str(matrix).lower().replace(".", "").replace("-", "").replace("_", "")
-    m = {"601": "bt601", "709": "bt709", "rec601": "bt601", "rec709": "bt709", "bt470bg": "bt601",
-         "smpte170m": "bt601"}.get(m, m)
+    m = {
+        "601": "bt601",
+        "709": "bt709",
+        "rec601": "bt601",
+        "rec709": "bt709",
+        "bt470bg": "bt601",
+        "smpte170m": "bt601",
+    }.get(m, m)
     if m not in MATRICES:
         raise VideoError(f"unsupported colour matrix {matrix!r} (expected bt601 or bt709)")
     return m
@@ -104,8 +110,9 @@ def _down2(p: np.ndarray) -> np.ndarray:
     return 0.25 * (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2])
 
 
-def rgb_to_yuv(rgb: np.ndarray, matrix: str = "bt601", full_range: bool = False,
-               chroma: str = "420") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rgb_to_yuv(
+    rgb: np.ndarray, matrix: str = "bt601", full_range: bool = False, chroma: str = "420"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """uint8 RGB (..., H, W, 3) -> uint8 planes Y (..., H, W), U, V.
 
     4:2:0 chroma is the mean of the full-resolution chroma over 2x2 blocks, taken before rounding;
@@ -136,8 +143,9 @@ def rgb_to_yuv(rgb: np.ndarray, matrix: str = "bt601", full_range: bool = False,
     return Y.reshape(*lead, h, w), U.reshape(*lead, ch, cw), V.reshape(*lead, ch, cw)
 
 
-def yuv_to_rgb(Y: np.ndarray, U: np.ndarray, V: np.ndarray, matrix: str = "bt601",
-               full_range: bool = False) -> np.ndarray:
+def yuv_to_rgb(
+    Y: np.ndarray, U: np.ndarray, V: np.ndarray, matrix: str = "bt601", full_range: bool = False
+) -> np.ndarray:
     """uint8 planes Y (..., H, W), U, V -> uint8 RGB (..., H, W, 3).
 
     The chroma format follows from the plane shapes (same as Y: 4:4:4; ceil halves: 4:2:0).
@@ -170,52 +178,6 @@ def yuv_to_rgb(Y: np.ndarray, U: np.ndarray, V: np.ndarray, matrix: str = "bt601
         g = (luma - kr * r - kb * b) / (1.0 - kr - kb)
         out[t] = _to_uint8(255.0 * np.stack([r, g, b], axis=-1))
     return out.reshape(*lead, h, w, 3)
-
-
-# --------------------------------------------------------------------------------------------
-# Metrics
-
-
-def _rgb_array(x) -> np.ndarray:
-    return x.frames if isinstance(x, Video) else np.asarray(x)
-
-
-def psnr_rgb(ref, test, peak: float | None = None) -> float:
-    """C3's video PSNR: the PSNR of each frame over its RGB samples, then the mean over frames.
-
-    ref/test: Videos or (T, H, W, 3) arrays. peak defaults to 255 for integer samples and 1.0 for
-    floats (taken to be in [0, 1]). A frame coded without error has infinite PSNR, and so has the
-    mean.
-    """
-    ref, test = _rgb_array(ref), _rgb_array(test)
-    if ref.shape != test.shape or ref.ndim != 4:
-        raise ValueError(f"psnr_rgb: expected two (T, H, W, C) arrays of one shape, got {ref.shape} and {test.shape}")
-    if peak is None:
-        peak = 1.0 if np.issubdtype(ref.dtype, np.floating) else 255.0
-    mses = np.array([np.mean((r.astype(np.float64) - t.astype(np.float64)) ** 2) for r, t in zip(ref, test)])
-    with np.errstate(divide="ignore"):
-        return float(np.mean(10.0 * np.log10(peak**2 / mses)))
-
-
-def psnr_yuv(ref_planes, test_planes, peak: float = 255.0) -> dict:
-    """PSNR of each YUV plane, each over the whole clip's samples of that plane (one MSE per
-    plane, not a mean of per-frame PSNRs), plus yuv611 = (6 y + u + v) / 8.
-
-    ref_planes/test_planes: (Y, U, V) tuples of arrays, or Videos read from YUV.
-    """
-    ref_planes = ref_planes.yuv if isinstance(ref_planes, Video) else ref_planes
-    test_planes = test_planes.yuv if isinstance(test_planes, Video) else test_planes
-    if ref_planes is None or test_planes is None or len(ref_planes) != 3 or len(test_planes) != 3:
-        raise ValueError("psnr_yuv: expected two (Y, U, V) plane tuples")
-    out = {}
-    for key, r, t in zip("yuv", ref_planes, test_planes):
-        r, t = np.asarray(r, np.float64), np.asarray(t, np.float64)
-        if r.shape != t.shape:
-            raise ValueError(f"psnr_yuv: plane {key} shapes differ: {r.shape} vs {t.shape}")
-        m = float(np.mean((r - t) ** 2))
-        out[key] = float("inf") if m == 0 else float(10.0 * np.log10(peak**2 / m))
-    out["yuv611"] = (6.0 * out["y"] + out["u"] + out["v"]) / 8.0
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,8 +241,7 @@ def sample_video_path() -> str:
 # Reading
 
 
-_Y4M_CHROMA = {"420": "420", "420jpeg": "420", "420paldv": "420", "420mpeg2": "420",
-               "444": "444", "mono": "mono"}
+_Y4M_CHROMA = {"420": "420", "420jpeg": "420", "420paldv": "420", "420mpeg2": "420", "444": "444", "mono": "mono"}
 
 
 def _parse_y4m_header(path: str, line: bytes) -> dict:
@@ -369,7 +330,10 @@ def _read_y4m(path: str, max_frames: int | None) -> dict:
 
 def _read_yuv(path: str, size, max_frames: int | None) -> dict:
     if size is None:
-        raise VideoError(f"{path}: a raw .yuv file needs its frame size (--size WxH on the command line, size=(width, height) in Python)")
+        raise VideoError(
+            f"{path}: a raw .yuv file needs its frame size "
+            "(--size WxH on the command line, size=(width, height) in Python)"
+        )
     try:
         w, h = (int(v) for v in size)
     except (TypeError, ValueError):
@@ -382,14 +346,24 @@ def _read_yuv(path: str, size, max_frames: int | None) -> dict:
         raise VideoError(f"{path}: {total} bytes is not a whole number of {w}x{h} 4:2:0 frames ({n} bytes each)")
     t = total // n if max_frames is None else min(total // n, max_frames)
     raw = np.fromfile(path, np.uint8, count=t * n).reshape(t, n)
-    return {"planes": _split_planes(list(raw), w, h, "420"), "chroma": "420", "fps": (25, 1),
-            "full_range": False, "matrix": None}
+    return {
+        "planes": _split_planes(list(raw), w, h, "420"),
+        "chroma": "420",
+        "fps": (25, 1),
+        "full_range": False,
+        "matrix": None,
+    }
 
 
 def _read_png_folder(path: str, max_frames: int | None) -> np.ndarray:
-    names = sorted((e.name for e in os.scandir(path)
-                    if e.is_file() and not e.name.startswith(".") and e.name.lower().endswith(_FRAME_EXTS)),
-                   key=_natural_key)
+    names = sorted(
+        (
+            e.name
+            for e in os.scandir(path)
+            if e.is_file() and not e.name.startswith(".") and e.name.lower().endswith(_FRAME_EXTS)
+        ),
+        key=_natural_key,
+    )
     if not names:
         raise VideoError(f"{path}: folder holds no PNG frames")
     names = names[:max_frames] if max_frames is not None else names
@@ -402,8 +376,9 @@ def _read_png_folder(path: str, max_frames: int | None) -> np.ndarray:
         if first is None:
             first = (name, img.pixels.shape)
         elif img.pixels.shape[:2] != first[1][:2]:
-            raise VideoError(f"{p}: frame size {img.width}x{img.height} differs from "
-                             f"{first[1][1]}x{first[1][0]} of {first[0]}")
+            raise VideoError(
+                f"{p}: frame size {img.width}x{img.height} differs from {first[1][1]}x{first[1][0]} of {first[0]}"
+            )
         elif img.channels != first[1][2]:
             raise VideoError(f"{p}: mixes gray and RGB frames ({img.channels} channels, {first[0]} has {first[1][2]})")
         frames.append(_to_uint8(img.pixels.astype(np.float64) * 255.0))
@@ -429,8 +404,9 @@ def _read_gif(path: str, max_frames: int | None) -> tuple[np.ndarray, tuple[int,
     return np.stack(frames), fps
 
 
-def read_video(path, size: tuple[int, int] | None = None, matrix: str | None = None,
-               max_frames: int | None = None) -> Video:
+def read_video(
+    path, size: tuple[int, int] | None = None, matrix: str | None = None, max_frames: int | None = None
+) -> Video:
     """Read a .y4m, raw 4:2:0 .yuv (size=(W, H) required), .gif, or a folder of PNG frames.
 
     matrix overrides the colour matrix (default: a y4m XCOLORMATRIX field, else BT.601). size, if
@@ -464,12 +440,20 @@ def read_video(path, size: tuple[int, int] | None = None, matrix: str | None = N
         try:
             m = _matrix_name(m)
         except VideoError:
-            raise VideoError(f"{path}: unsupported colour matrix {m!r} "
-                             "(bt601 or bt709; pass matrix= to override)") from None
+            raise VideoError(
+                f"{path}: unsupported colour matrix {m!r} (bt601 or bt709; pass matrix= to override)"
+            ) from None
         planes = yuv_info["planes"]
         rgb = yuv_to_rgb(*planes, matrix=m, full_range=yuv_info["full_range"])
-        video = Video(rgb, fps=yuv_info["fps"], matrix=m, full_range=yuv_info["full_range"],
-                      chroma=yuv_info["chroma"], yuv=planes, name=name)
+        video = Video(
+            rgb,
+            fps=yuv_info["fps"],
+            matrix=m,
+            full_range=yuv_info["full_range"],
+            chroma=yuv_info["chroma"],
+            yuv=planes,
+            name=name,
+        )
     if size is not None and tuple(int(v) for v in size) != (video.width, video.height):
         raise VideoError(f"{path}: frames are {video.width}x{video.height}, not the given size {size[0]}x{size[1]}")
     return video
@@ -518,12 +502,20 @@ def _write_png_folder(path: str, frames: np.ndarray, force: bool) -> None:
 def _write_gif(tmp: str, frames: np.ndarray, fps: tuple[int, int]) -> None:
     import imageio.v3 as iio
 
-    iio.imwrite(tmp, frames, plugin="pillow", extension=".gif", loop=0,
-                duration=max(10, round(1000.0 * fps[1] / fps[0])))
+    iio.imwrite(
+        tmp, frames, plugin="pillow", extension=".gif", loop=0, duration=max(10, round(1000.0 * fps[1] / fps[0]))
+    )
 
 
-def write_video(path, video_or_frames, *, fps: tuple[int, int] | None = None, matrix: str | None = None,
-                chroma: str | None = None, force: bool = True) -> None:
+def write_video(
+    path,
+    video_or_frames,
+    *,
+    fps: tuple[int, int] | None = None,
+    matrix: str | None = None,
+    chroma: str | None = None,
+    force: bool = True,
+) -> None:
     """Write a Video or (T, H, W, 3) frames as .y4m, raw 4:2:0 .yuv, .gif, or (for a path without
     one of those suffixes) a folder of f001.png, f002.png, ...
 
@@ -541,10 +533,12 @@ def write_video(path, video_or_frames, *, fps: tuple[int, int] | None = None, ma
     lower = path.lower()
     if lower.endswith(".y4m"):
         planes = _planes_for(video, matrix, chroma)
-        header = (f"YUV4MPEG2 W{video.width} H{video.height} F{fps[0]}:{fps[1]} Ip A1:1 "
-                  f"C{'420jpeg' if chroma == '420' else '444'} "
-                  f"XCOLORRANGE={'FULL' if video.full_range else 'LIMITED'} "
-                  f"XCOLORMATRIX={matrix.upper()}\n").encode("ascii")
+        header = (
+            f"YUV4MPEG2 W{video.width} H{video.height} F{fps[0]}:{fps[1]} Ip A1:1 "
+            f"C{'420jpeg' if chroma == '420' else '444'} "
+            f"XCOLORRANGE={'FULL' if video.full_range else 'LIMITED'} "
+            f"XCOLORMATRIX={matrix.upper()}\n"
+        ).encode("ascii")
         atomic_write(path, lambda tmp: _write_yuv_file(tmp, planes, header), force=force)
     elif lower.endswith(".yuv"):
         if chroma != "420":

@@ -11,8 +11,8 @@ def stack_first(arrays: list, xnp=jnp):
     """stack(arrays, 0), built as reshape + concatenate.
 
     Under vmap, jnp.stack of batched arrays puts the candidate axis second, and the next reshape
-    of the stack then copies the whole result to bring it back first (measured: the ARM context
-    matrix and the upsampled features, two full copies per step of vmapped candidates).
+    of the stack then copies the whole result to bring it back first (the ARM context matrix and
+    the upsampled features: two full copies per step of vmapped candidates).
     """
     return xnp.concatenate([a.reshape(1, *a.shape) for a in arrays], 0)
 
@@ -85,9 +85,9 @@ def one_at_a_time(f):
     backward, instead of as batched ops.
 
     For the per-pixel networks on a CPU: XLA:CPU runs batched matmuls and grouped convolutions
-    1.3-1.4x slower than the same work as separate ops (profile of 4 vmapped seeds), so vmapped
-    candidates took 1.28-1.35x the time of serial fits; with their networks one at a time, about
-    the time of serial fits (benchmarks/rd_budget.py candidates), the rest of the step batched.
+    slower than the same work as separate ops, so vmapped candidates were slower than serial fits;
+    with their networks one at a time and the rest of the step batched they are not (figures:
+    benchmarks/rd_budget.py candidates, README).
     """
     return _differentiable(f, f, "map", data_grad=False)
 

@@ -10,7 +10,8 @@ videos; latents are a list of grids, finest first, shaped `grid_shapes(config, *
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 
 class Model(NamedTuple):

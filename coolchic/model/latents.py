@@ -24,4 +24,3 @@ def grid_shapes(height: int, width: int, n_grids: int) -> list[tuple[int, int]]:
 def init_latents(dims: tuple[int, ...], n_grids: int) -> list:
     """Zero grids: the fit starts from 'no information', as Cool-chic and C3 do."""
     return [jnp.zeros(s, jnp.float32) for s in pyramid(tuple(dims), n_grids)]
-

@@ -66,8 +66,9 @@ def macs_per_pixel(config: ModelConfig, height: int = 512, width: int = 768, con
     return {"arm": arm, "upsampling": up, "synthesis": syn, "total": arm + up + syn}
 
 
-def video_macs_per_pixel(config, frames: int = 30, height: int = 1080, width: int = 1920,
-                         convention: str = "c3") -> dict:
+def video_macs_per_pixel(
+    config, frames: int = 30, height: int = 1080, width: int = 1920, convention: str = "c3"
+) -> dict:
     """MACs per decoded pixel of a VideoConfig.
 
     c3: C3's video convention (its utils/macs.py): the ARM cost of grid i weighted by 8^-i and

@@ -1,14 +1,13 @@
 """Row tiles with halos, so big per-pixel networks run on cache-sized pieces.
 
-On a CPU the fitting step is memory-bound: an 18-channel activation over a Kodak image is 28 MB
-and every pass over it costs ~6 ms from DRAM, against <1 ms from cache. Splitting rows into
+On a CPU the fitting step is memory-bound: an 18-channel activation over a Kodak image is 28 MB,
+far beyond the caches, and each pass over it goes to DRAM. Splitting rows into
 tiles and scanning a checkpointed body over them keeps activations in cache in both the
 forward and the backward pass. Tiles are cut with static indices, so shapes never change.
 
 On an accelerator the same scan runs its tiles one after the other on a chip that wants
 thousands of independent pixels per kernel: tiles are then big enough for a whole image per
-candidate (measured on an H200, 3 Kodak images vmapped: 143 ms per step with CPU-sized tiles,
-98 ms with these).
+candidate (faster on a GPU than CPU-sized tiles: benchmarks/results/gpu/).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import jax.numpy as jnp
 TILE_POSITIONS = 16384
 # On accelerators (activations ~20 channels of float32: ~0.3 GB per activation at this size,
 # small beside a GPU's memory). Vmapped candidates each get a full tile: shrinking their tiles
-# to share the cache measured slower on the CPU (4 seeds, 256x256: 195 vs 162 ms per step).
+# to share the cache was slower on the CPU.
 ACCEL_TILE_POSITIONS = 1 << 22
 
 

@@ -16,8 +16,8 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from coolchic.model.arrays import stack_first
 from coolchic.config import ModelConfig
+from coolchic.model.arrays import stack_first
 
 
 def _cubic(d: float, a: float = -0.5) -> float:

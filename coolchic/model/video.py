@@ -16,9 +16,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from coolchic.config import VideoConfig
 from coolchic.model.arm import init_arm, mlp
 from coolchic.model.arrays import stack_first, vmapped_as
-from coolchic.config import VideoConfig
 from coolchic.model.contract import Model
 from coolchic.model.laplace import laplace_bits
 from coolchic.model.latents import init_latents, pyramid
@@ -79,8 +79,9 @@ def grid_bits(arm: dict, grid: jnp.ndarray, config: VideoConfig, index: int) -> 
 
     c_tiles, c_rem = split_rows(cur, rows, ct, 0, axis=1)
     p_tiles, p_rem = split_rows(prev, rows, pt, pb, axis=1)
-    return sum_over_tiles(slab_bits, None if c_tiles is None else (c_tiles, p_tiles),
-                          None if c_rem is None else (c_rem, p_rem))
+    return sum_over_tiles(
+        slab_bits, None if c_tiles is None else (c_tiles, p_tiles), None if c_rem is None else (c_rem, p_rem)
+    )
 
 
 def rate_bits(params: dict, latents: list, config: VideoConfig) -> jnp.ndarray:
@@ -124,8 +125,7 @@ def _conv_frames(conv3d: bool):
     """(k, x (C, T, H, W)) -> the conv of x, zero padding: 2D convs over frames, whose weights
     vmapped candidates apply as batched matmuls (arrays.vmapped_as).
 
-    Written as 2D convs over frames: XLA:CPU runs a 3D conv ~10x slower (4.4 s vs 0.33 s for
-    the synthesis gradient on 8 frames of 416x240).
+    Written as 2D convs over frames: XLA:CPU runs a 3D conv an order of magnitude slower.
     """
 
     def with_lax(k, x):

@@ -1,0 +1,150 @@
+"""`coolchic fit | encode | decode | info | macs`: images here, video inputs and streams handed to
+coolchic.cli.video."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import coolchic.cli.video as cli_video
+from coolchic.api.image import decode_image, encode_image, fit_image
+from coolchic.cli.options import (
+    CLIError,
+    check_output,
+    preset_for,
+    print_macs_line,
+    print_report,
+    pruning,
+    read_stream,
+    save_stream,
+    write_report,
+)
+from coolchic.coding.image_format import unpack
+from coolchic.coding.video_format import is_video_stream
+from coolchic.io.image import read_image, write_image
+from coolchic.io.video import is_video_path
+from coolchic.model.macs import format_table, macs_per_pixel, video_macs_per_pixel
+from coolchic.presets import get_preset
+
+
+def _fit_kwargs(args) -> dict:
+    return dict(
+        lmbda=args.lmbda,
+        recipe=args.recipe,
+        seed=args.seed,
+        candidates=args.candidates,
+        adaptive=args.adaptive,
+        progress=not args.quiet,
+        checkpoint_dir=args.checkpoint,
+        **pruning(args),
+    )
+
+
+def cmd_fit(args) -> int:
+    if is_video_path(args.image):
+        raise CLIError("fit works on images; use `coolchic encode` for videos")
+    preset = preset_for(args.preset, video=False)
+    if args.save_reconstruction:
+        check_output(args.save_reconstruction, [args.image], args.force)
+    img = read_image(args.image)
+    _, report = fit_image(img, preset.config, steps=args.steps or preset.steps, **_fit_kwargs(args))
+    report.preset, report.image = preset.name, os.path.abspath(args.image)
+    print_report(
+        report,
+        ["bpp_estimated", "bpp_latents", "bpp_weights_estimated", "psnr", "macs_per_pixel", "steps", "fit_seconds"],
+    )
+    print(f"{'':>16}  (weights: {report.weights_estimate})")
+    if args.save_reconstruction:
+        write_image(args.save_reconstruction, report.reconstruction, img.bit_depth, force=True)
+    write_report(args.json, report)
+    return 0
+
+
+def cmd_encode(args) -> int:
+    if is_video_path(args.input):
+        return cli_video.encode(args)
+    if args.size or args.frames or args.patch or args.offset_steps is not None:
+        raise CLIError("--size, --frames, --patch and --offset-steps apply to videos only")
+    preset = preset_for(args.preset, video=False)
+    check_output(args.output, [args.input], args.force)
+    img = read_image(args.input)
+    data, report = encode_image(img, preset.config, steps=args.steps or preset.steps, **_fit_kwargs(args))
+    save_stream(args, data, report, preset.name)
+    print_report(
+        report, ["bpp", "bpp_estimated", "psnr", "ms_ssim", "macs_per_pixel", "bytes", "steps", "encode_seconds"]
+    )
+    print(f"{'bytes_by_part':>16}: {report.bytes_by_part}")
+    write_report(args.json, report)
+    return 0
+
+
+def cmd_decode(args) -> int:
+    data = read_stream(args.input)
+    if is_video_stream(data):
+        if os.path.exists(args.output) and os.path.samefile(args.output, args.input):
+            raise CLIError(f"refusing to overwrite the input {args.input}")
+        return cli_video.decode(args, data)
+    check_output(args.output, [args.input], args.force)
+    if os.path.splitext(args.output)[1].lower() in (".y4m", ".yuv", ".gif"):
+        raise CLIError(f"{args.input} holds an image; decode it to .png, .ppm or .pgm")
+    img, report = decode_image(data)
+    write_image(args.output, img.pixels, img.bit_depth, force=True)
+    report.output = os.path.abspath(args.output)
+    print_report(report, ["height", "width", "channels", "bit_depth", "decode_seconds"])
+    write_report(args.json, report)
+    return 0
+
+
+def cmd_info(args) -> int:
+    data = read_stream(args.input)
+    if is_video_stream(data):
+        return cli_video.info(args, data)
+    header, _, _, parts = unpack(data)
+    c = header.config
+    info = {
+        "file": os.path.abspath(args.input),
+        "bytes": len(data),
+        "bpp": 8.0 * len(data) / (header.height * header.width),
+        "bytes_by_part": parts,
+        "height": header.height,
+        "width": header.width,
+        "channels": header.channels,
+        "bit_depth": header.bit_depth,
+        "architecture": c.to_dict(),
+        "quantization_steps": {m: [2.0**-k for k in ks] for m, ks in header.steps.items()},
+        "macs_per_pixel": macs_per_pixel(c, header.height, header.width),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(
+        f"{args.input}: {len(data)} bytes, {info['bpp']:.4f} bpp, {header.width}x{header.height}, "
+        f"{header.channels} channel(s), {header.bit_depth}-bit"
+    )
+    print(f"  bytes by part: {parts}")
+    print(
+        f"  grids {c.n_grids}, ARM context {len(c.context)} -> {list(c.arm_hidden)} -> 2, upsampling {c.upsampling}, "
+        f"synthesis {list(c.synth_hidden)} + {c.synth_convs} residual convs"
+    )
+    print(
+        "  quantization steps (weights, biases): "
+        + ", ".join(f"{m} 2^-{k[0]}, 2^-{k[1]}" for m, k in header.steps.items())
+    )
+    print_macs_line(info["macs_per_pixel"])
+    return 0
+
+
+def cmd_macs(args) -> int:
+    preset = get_preset(args.preset)
+    c = preset.config
+    if c.is_video:
+        print(f"preset {args.preset}: {preset.description}; video {args.frames}x{args.height}x{args.width}")
+        print(format_table(c, args.height, args.width, args.frames))
+        write_report(
+            args.json, {k: video_macs_per_pixel(c, args.frames, args.height, args.width, k) for k in ("c3", "exact")}
+        )
+        return 0
+    print(f"preset {args.preset}: {preset.description}; image {args.height}x{args.width}")
+    print(format_table(c, args.height, args.width))
+    write_report(args.json, {k: macs_per_pixel(c, args.height, args.width, k) for k in ("c3", "full")})
+    return 0
