@@ -83,7 +83,7 @@ def parity_report(path: str, tol: float = DEFAULT_TOL, jit: bool = True, _cache:
     sd = {k[3:]: v for k, v in arrays.items() if k.startswith("sd/")}
     model, variables = from_compressai(name, sd, **kwargs)
     x = jnp.asarray(np.asarray(arrays["x"], np.float32).transpose(0, 2, 3, 1))
-    fn = lambda v, x: model.apply(v, x)  # noqa: E731
+    fn = lambda v, x: model.apply(v, x)
     if jit:
         fn = jax.jit(fn)
     with jax.default_matmul_precision("highest"):

@@ -36,7 +36,7 @@ def main(argv=None):
         rec, _, info = decode(data)
         runs.append(info)
     assert np.array_equal(rec.transpose(1, 2, 0), report.reconstruction)
-    med = lambda k: float(np.median([r[k] for r in runs]))  # noqa: E731
+    med = lambda k: float(np.median([r[k] for r in runs]))
     emit(
         {
             "image": f"kodim{args.image:02d}",

@@ -132,7 +132,7 @@ def main(argv=None):
 def bd_rates(rows: dict) -> dict:
     """BD-rate of the video model against the per-frame images: cubic (needs 4 points per
     curve) and piecewise cubic (pchip), each null with the reason when it cannot be computed."""
-    curve = lambda k: ([r["bpp"] for r in rows[k]], [r["psnr"] for r in rows[k]])  # noqa: E731
+    curve = lambda k: ([r["bpp"] for r in rows[k]], [r["psnr"] for r in rows[k]])
     out = {}
     for method in ("cubic", "pchip"):
         try:

@@ -31,7 +31,7 @@ def test_vmapped_convolutions_are_batched_matmuls_with_the_same_values_and_gradi
     holds no convolution (a grouped one: slow backward on GPUs)."""
     conv, weights, shape = CONVS[name]
     keys = iter(jax.random.split(jax.random.PRNGKey(0), 16))
-    r = lambda s: jax.random.normal(next(keys), s)  # noqa: E731
+    r = lambda s: jax.random.normal(next(keys), s)
     ws = [weights(r) for _ in range(3)]
     xs = [r(shape) for _ in range(3)]
     target = r((3, *conv(ws[0], xs[0]).shape))
@@ -40,7 +40,7 @@ def test_vmapped_convolutions_are_batched_matmuls_with_the_same_values_and_gradi
         return jnp.sum(jnp.tanh(conv(w, x)) * t)
 
     grad = jax.value_and_grad(loss, argnums=(0, 1))
-    stack = lambda trees: jax.tree.map(lambda *a: jnp.stack(a), *trees)  # noqa: E731
+    stack = lambda trees: jax.tree.map(lambda *a: jnp.stack(a), *trees)
     batched = jax.vmap(grad)(stack(ws), jnp.stack(xs), target)
     alone = stack([grad(w, x, t) for w, x, t in zip(ws, xs, target)])
     leaves_close(batched, alone, atol=1e-4)
@@ -55,7 +55,7 @@ def test_matmul_gradients_equal_jax_and_need_no_transpose():
         jax.random.normal(k, s)
         for k, s in zip(jax.random.split(jax.random.PRNGKey(1), 3), [(3, 27), (27, 50), (3, 50)])
     )
-    grad = lambda mm: jax.grad(lambda a, b: jnp.sum(mm(a, b) * t), argnums=(0, 1))  # noqa: E731
+    grad = lambda mm: jax.grad(lambda a, b: jnp.sum(mm(a, b) * t), argnums=(0, 1))
     leaves_close(grad(matmul)(a, b), grad(jnp.matmul)(a, b), atol=1e-5)
     leaves_close(
         jax.vmap(grad(matmul))(jnp.stack([a, -a]), jnp.stack([b, 2 * b])),

@@ -188,7 +188,7 @@ def test_short_c3_fit_lowers_the_loss(crop):
     k_init, _ = jax.random.split(jax.random.PRNGKey(0))
     before = evaluate(init_params(k_init, SMALL, 32, 32), SMALL, crop)
     after = evaluate(r.params, SMALL, crop)
-    rd = lambda e: e["mse"] + lmbda * e["bpp_latents"]  # noqa: E731
+    rd = lambda e: e["mse"] + lmbda * e["bpp_latents"]
     assert rd(after) < rd(before)
 
 

@@ -194,7 +194,7 @@ def test_cli_round_trip_refusals_and_rgba(tmp_path, kodak_crop):
     write_image(src, rgba)
     out = tmp_path / "a.cool"
     rep = tmp_path / "r.json"
-    run = lambda *a: subprocess.run([sys.executable, "-m", "coolchic", *a], capture_output=True, text=True)  # noqa
+    run = lambda *a: subprocess.run([sys.executable, "-m", "coolchic", *a], capture_output=True, text=True)
     p = run("encode", str(src), "-o", str(out), "--preset", "mac-500", "--steps", "5", "--quiet", "--json", str(rep))
     assert p.returncode == 0, p.stderr
     assert "alpha" in p.stderr  # opaque alpha dropped with a warning

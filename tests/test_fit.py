@@ -73,7 +73,7 @@ def test_checkpoints_saved_from_threads_at_once(tmp_path):
         try:
             for i in range(5):
                 save_checkpoint(str(tmp_path / f"seed{k}"), 0, {**state, "b": state["b"] + i}, {"seed": k})
-        except Exception as e:  # noqa: BLE001 - reported by the assertion below
+        except Exception as e:  # reported by the assertion below
             errors.append(e)
 
     threads = [threading.Thread(target=saves, args=(k,), daemon=True) for k in range(3)]

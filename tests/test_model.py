@@ -103,7 +103,7 @@ def test_tiled_computation_equals_untiled(monkeypatch, kodak_crop):
         {"w": 0.1 * jax.random.normal(jax.random.PRNGKey(i), (3, 3, 3, 3)), "b": jnp.zeros(3)} for i in range(2)
     ]
     # Jitted (traced afresh after the patch): eager dispatch of the small ops is slower.
-    both = lambda p: (rd_terms(p, p["latents"], config, x), decode_image(p, p["latents"], config, 37, 29))  # noqa: E731
+    both = lambda p: (rd_terms(p, p["latents"], config, x), decode_image(p, p["latents"], config, 37, 29))
     (ref_mse, ref_bits), ref_img = jax.jit(both)(params)
     monkeypatch.setattr(tiling, "TILE_POSITIONS", 5 * 29)  # 5-row tiles and a remainder
     assert tiling.tile_rows(37, 29) == 5

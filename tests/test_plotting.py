@@ -27,7 +27,7 @@ def _is_png(path):
 
 
 def _no_temp_left(folder):
-    return [n for n in os.listdir(folder) if n.endswith(".tmp")] == []
+    return [n for n in os.listdir(folder) if n.endswith(".tmp") or n.startswith(".tmp-")] == []
 
 
 def test_plot_rd(tmp_path):

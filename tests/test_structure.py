@@ -49,10 +49,11 @@ def test_c3_comes_from_its_entry_point():
 
 
 def test_a_shadowing_c3_folder_breaks_only_the_c3_recipe_with_a_clear_error(tmp_path):
-    """A folder named c3 first on the path (as a virtualenv called c3 once was): the core and the
-    coolchic recipe work, decoding works, and asking for the c3 recipe names the file found."""
+    """A package named c3 first on the path: the core and the coolchic recipe work, decoding works,
+    and asking for the c3 recipe names the file found instead of ours."""
     (tmp_path / "c3").mkdir()
     (tmp_path / "c3" / "__init__.py").write_text("")
+    (tmp_path / "c3" / "recipe.py").write_text("something_else = 1\n")
     code = (
         "import sys; from coolchic.fitting.recipes import get_recipe; get_recipe('coolchic', 10); "
         "from coolchic.api.image import decode_image; "

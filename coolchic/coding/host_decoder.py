@@ -57,11 +57,26 @@ def conv3x3(x: np.ndarray, k: np.ndarray) -> np.ndarray:
     return y
 
 
-def synthesize(params: dict, feats: np.ndarray) -> np.ndarray:
-    """(C_in, H, W) features -> (C_out, H, W) in [0, 1]."""
+def residual_conv(conv: dict, x: np.ndarray, conv3d: bool = False) -> np.ndarray:
+    """x + b + conv(x), zero padding: 3x3 over the last two axes of (C, H, W) or (C, T, H, W)
+    (per frame), or with conv3d 3x3x3 over (T, H, W), as frames t-1, t, t+1 through 3x3 kernels."""
+    k = np.asarray(conv["w"], np.float32)
+    y = x + np.asarray(conv["b"], np.float32).reshape(-1, *[1] * (x.ndim - 1))
+    if conv3d:
+        xp = np.pad(x, ((0, 0), (1, 1), (0, 0), (0, 0)))
+        for d in range(3):
+            y += conv3x3(xp[:, d : d + x.shape[1]], k[:, :, d])
+    else:
+        y += conv3x3(x, k)
+    return y
+
+
+def synthesize(params: dict, feats: np.ndarray, conv3d: bool = False) -> np.ndarray:
+    """(C_in, *dims) features -> (C_out, *dims) in [0, 1]: the per-pixel MLP, then the residual
+    convs; one code path for images (H, W) and videos (T, H, W)."""
     x = pixel_mlp(params["layers"], feats)
     for conv in params["convs"]:
-        x = x + np.asarray(conv["b"], np.float32)[:, None, None] + conv3x3(x, np.asarray(conv["w"], np.float32))
+        x = residual_conv(conv, x, conv3d)
     return np.clip(x, 0.0, 1.0)
 
 

@@ -112,7 +112,7 @@ def encode_weights(ints: dict) -> tuple[dict, np.ndarray]:
     codes = {}
     for m in MODULES:
         wg, bg = split_groups(ints[m])
-        cat = lambda xs: np.concatenate([np.ravel(x) for x in xs]) if xs else np.zeros(0, np.int64)  # noqa: E731
+        cat = lambda xs: np.concatenate([np.ravel(x) for x in xs]) if xs else np.zeros(0, np.int64)
         codes[m] = encode_groups([cat(wg), cat(bg)], enc)
     return codes, enc.get_compressed()
 

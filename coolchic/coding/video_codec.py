@@ -48,19 +48,7 @@ def reconstruct(deq: dict, latents: list, config: VideoConfig, frames: int, heig
     """(C, T, H, W) in [0, 1], float32 numpy: the decoder's output (before 8-bit rounding)."""
     grids = [np.asarray(g, np.float32) for g in latents]
     feats = np.ascontiguousarray(upsample(grids, config, frames, height, width, xnp=np), np.float32)
-    syn = deq["synthesis"]
-    x = host_decoder.pixel_mlp(syn["layers"], feats)
-    for conv in syn["convs"]:
-        k = np.asarray(conv["w"], np.float32)
-        y = x + np.asarray(conv["b"], np.float32)[:, None, None, None]
-        if config.conv3d:
-            xp = np.pad(x, ((0, 0), (1, 1), (0, 0), (0, 0)))
-            for d in range(3):
-                y += host_decoder.conv3x3(xp[:, d : d + frames], k[:, :, d])
-        else:
-            y += host_decoder.conv3x3(x, k)
-        x = y
-    return np.clip(x, 0.0, 1.0)
+    return host_decoder.synthesize(deq["synthesis"], feats, config.conv3d)
 
 
 def _to_8bit(x: np.ndarray) -> np.ndarray:

@@ -101,7 +101,7 @@ def group_bits(ints: np.ndarray) -> float:
 def module_ints(tree, kw: int, kb: int, clip=None) -> tuple[object, list[np.ndarray]]:
     qt = quantize_module(tree, kw, kb, clip)
     w, b = split_groups(qt)
-    cat = lambda xs: np.concatenate([np.ravel(x) for x in xs]) if xs else np.zeros(0, np.int64)  # noqa: E731
+    cat = lambda xs: np.concatenate([np.ravel(x) for x in xs]) if xs else np.zeros(0, np.int64)
     return qt, [cat(w), cat(b)]
 
 

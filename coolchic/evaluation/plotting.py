@@ -27,7 +27,12 @@ def save_figure_atomic(fig, out_png: str) -> str:
     a reader never sees a half-written PNG and a failed save leaves any previous file untouched."""
     out_png = os.fspath(out_png)
     os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
-    atomic_write(out_png, lambda tmp: fig.savefig(tmp, format="png"))
+
+    def save(tmp):
+        with open(tmp, "wb") as f:
+            fig.savefig(f, format="png")
+
+    atomic_write(out_png, save)
     return out_png
 
 

@@ -422,7 +422,7 @@ def evaluate_images(
         if progress and plan.todo
         else None
     )
-    load = lambda f: centre_crop(read_image(f), plan.crop, f)  # noqa: E731
+    load = lambda f: centre_crop(read_image(f), plan.crop, f)
     if batch:
         coded = _coded_batched(plan, load, progress, bar)
     elif jobs > 1:

@@ -19,6 +19,7 @@ from coolchic.config import ModelConfig
 from coolchic.fitting.loop import fit_together
 from coolchic.fitting.recipes import Recipe
 from coolchic.fitting.result import FitResult
+from coolchic.fitting.threads import map_concurrently
 
 
 def batch_mode(separate: bool = False) -> str:
@@ -41,8 +42,6 @@ def _each(fn, items: list, batch: str) -> tuple[list, float]:
     """([fn(item) for item in items], wall seconds), concurrently when batch == "threads"."""
     t0 = time.perf_counter()
     if batch == "threads" and len(items) > 1:
-        from coolchic.fitting.threads import map_concurrently
-
         out = map_concurrently(fn, items, os.cpu_count() or 1)
     else:
         out = [fn(item) for item in items]
@@ -196,7 +195,7 @@ def _fit_pruned(
             lmbda,
             s,
             chunk=chunk,
-            progress=progress,  # noqa: E731
+            progress=progress,
             params=params,
             checkpoint_dir=os.path.join(root, f"seed{s}"),
             **kw,

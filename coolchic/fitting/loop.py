@@ -17,6 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
 from coolchic.config import ModelConfig
 from coolchic.fitting.checkpoints import checkpoint_meta, load_checkpoint, save_checkpoint
@@ -119,8 +120,6 @@ def _resume_stage(checkpoint_dir: str | None, meta: dict) -> int | None:
 
 
 def _progress_bar(total: int):
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, unit="step", dynamic_ncols=True, leave=False)
 
 

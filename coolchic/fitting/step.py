@@ -45,10 +45,10 @@ def _optimizer(clip_norm) -> optax.GradientTransformation:
 
 
 def init_state(params, stage: Stage, key, opt_state=None) -> FitState:
-    f32 = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
+    f32 = lambda v: jnp.asarray(v, jnp.float32)
     # Fresh buffers for every leaf: the chunk function donates its state, and a buffer shared by
     # two leaves (or by params and best_params) cannot be donated twice.
-    copy = lambda t: jax.tree.map(lambda a: jnp.array(a, dtype=a.dtype, copy=True), t)  # noqa: E731
+    copy = lambda t: jax.tree.map(lambda a: jnp.array(a, dtype=a.dtype, copy=True), t)
     params = copy(params)
     opt_state = _optimizer(stage.clip_norm).init(params) if opt_state is None else copy(opt_state)
     return FitState(
@@ -71,7 +71,7 @@ def loss_terms(params, latents, config: ModelConfig, image, lmbda, one_by_one: b
     """(loss, mse, bpp) for latents already passed through a quantizer; image is (C, H, W) or a
     video (C, T, H, W), bpp is per pixel (of all frames). one_by_one: vmapped candidates evaluate
     their networks one after the other (arrays.one_at_a_time; for XLA:CPU)."""
-    rd = lambda pq, x: model_for(config).rd_terms(*pq, config, x)  # noqa: E731
+    rd = lambda pq, x: model_for(config).rd_terms(*pq, config, x)
     mse, bits = (one_at_a_time(rd) if one_by_one else rd)((params, latents), image)
     bpp = bits / image[0].size
     return mse + lmbda * bpp, mse, bpp
@@ -83,7 +83,7 @@ def _bookkeeping(stage: Stage):
     def finish(state: FitState, params, opt_state, loss, mse, bpp) -> FitState:
         # Loss was measured at state.params: that is the candidate for "best".
         better = loss < state.best_loss
-        pick = lambda cond, a, b: jax.tree.map(lambda x, y: jnp.where(cond, x, y), a, b)  # noqa: E731
+        pick = lambda cond, a, b: jax.tree.map(lambda x, y: jnp.where(cond, x, y), a, b)
         best_params, best_opt = state.best_params, state.best_opt_state
         if stage.keep_best or stage.reset_on_plateau:
             best_params = pick(better, state.params, state.best_params)

@@ -31,7 +31,7 @@ def _matmul_fwd(a, b):
 
 def _matmul_bwd(res, ct):
     a, b = res
-    contract = lambda x, y, dims: jax.lax.dot_general(x, y, (dims, ((), ())))  # noqa: E731
+    contract = lambda x, y, dims: jax.lax.dot_general(x, y, (dims, ((), ())))
     return contract(ct, b, ((1,), (1,))), contract(a, ct, ((0,), (0,)))
 
 

@@ -10,7 +10,8 @@ full: every floating-point operation the decoder performs (multiplies, adds, bia
 from __future__ import annotations
 
 from coolchic.config import ModelConfig
-from coolchic.model.latents import grid_shapes
+from coolchic.model.latents import grid_shapes, pyramid
+from coolchic.model.upsampling import MAX_PHASE_FACTOR
 
 
 def _mlp(dims, *, full: bool) -> float:
@@ -39,8 +40,6 @@ def macs_per_pixel(config: ModelConfig, height: int = 512, width: int = 768, con
         if not full:
             up = 8.0 * (config.n_grids - 1)
         else:  # as implemented: 2 taps per output (3 FLOPs) up to factor 4, dense matrices above
-            from coolchic.model.upsampling import MAX_PHASE_FACTOR
-
             up = 0.0
             for i, (h, w) in enumerate(shapes[1:], start=1):
                 s = 2**i
@@ -79,15 +78,13 @@ def video_macs_per_pixel(
     exact: the same multiplications with the ARM weighted by the true latent counts of a
         frames x height x width patch (ceil halving).
     """
-    from coolchic.model.video import grid_shapes
-
     if convention not in ("c3", "exact"):
         raise ValueError(f"unknown convention {convention!r}")
     per_latent = _mlp((config.n_context, *config.arm_hidden, 2), full=False)
     if convention == "c3":
         arm = float(sum(int(per_latent * 8.0**-i) for i in range(config.n_grids)))
     else:
-        n = sum(t * h * w for t, h, w in grid_shapes(frames, height, width, config.n_grids))
+        n = sum(t * h * w for t, h, w in pyramid((frames, height, width), config.n_grids))
         arm = per_latent * n / (frames * height * width)
     up = 16.0 * (config.n_grids - 1)
     c = config.out_channels
