@@ -89,6 +89,9 @@ class ModelConfig:
     synth_hidden: widths of the per-pixel MLP; synth_convs: residual 3x3 convs on the output.
     latent_step: latent parameters are stored in units of this step (C3 uses 0.4): with Adam, a
         smaller step moves the quantized latents faster. Only the fit sees it; streams hold integers.
+    latent_gain: grid i is stored in units of latent_step / latent_gain^i (C3's and Cool-chic's
+        `add_gains`: 2, so grid i's parameter is multiplied by 2^i before quantization): under Adam
+        the coarse grids then move up to 2^(n_grids-1) times faster in quantized units. Fit only.
     """
 
     n_grids: int = 7
@@ -100,6 +103,7 @@ class ModelConfig:
     synth_convs: int = 2
     out_channels: int = 3
     latent_step: float = 0.4  # training parameterisation: quantized latent = round(param / step)
+    latent_gain: float = 1.0  # grid i: quantized latent = round(param * latent_gain^i / latent_step)
 
     is_video: ClassVar[bool] = False  # VideoConfig: True
     RECORD: ClassVar[tuple] = (  # the .cool image header's architecture, in byte order
@@ -155,7 +159,9 @@ class ModelConfig:
 
     def scale_latents(self, latents: list) -> list:
         """Latent parameters in quantization units (what quantizers, ARM and synthesis see)."""
-        return latents if self.latent_step == 1.0 else [g / self.latent_step for g in latents]
+        if self.latent_step == 1.0 and self.latent_gain == 1.0:
+            return latents
+        return [g / (self.latent_step / self.latent_gain**i) for i, g in enumerate(latents)]
 
 
 @dataclasses.dataclass(frozen=True)

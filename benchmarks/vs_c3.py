@@ -1,0 +1,164 @@
+"""Equal-budget comparison with C3's own code: the same crops, lambdas and steps, JSON rows.
+
+    python benchmarks/vs_c3.py [--images 1 3 23] [--size 256] [--lmbdas 1e-3 4e-3] [--steps 3000]
+                               [--preset c3-kodak] [--recipe c3] [--set FIELD=VALUE ...]
+                               [--c3 C3_RESULT.json ...] [--out benchmarks/results/vs_c3.json]
+
+For every (crop, lambda) it fits with ours and writes one row with the quantities C3 reports:
+before weight quantization, MSE + lambda * latent bpp (hard-rounded latents under the float ARM,
+as C3's `loss` before its network search); after it, from the real file bytes, MSE + lambda * bpp
+(header, weights and range-coded latents; C3's `bpp_total` counts ideal latent and network bits
+and no header). Crops are the centred size x size crop of each Kodak image. `--set` overrides
+architecture fields of the preset (e.g. `--set latent_gain=1` for an ablation); the row records them.
+
+C3 itself is run by hand from its repository (never committed here): a C3 result file is JSON with
+image, lmbda, steps, psnr, bpp_total and optionally bpp_latents / psnr_before_quantization;
+rows with a matching (image, lambda, steps) get C3's figures and the ratios beside ours.
+The output file is rewritten after every row and a re-run skips rows already there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+from _common import emit, kodak
+
+from coolchic.api.image import code_fit, fit_image
+from coolchic.io.files import write_json
+from coolchic.io.image import Image, read_image
+from coolchic.presets import get_preset
+
+
+def centre_crop(path: str, size: int) -> tuple[Image, list]:
+    img = read_image(path)
+    y, x = (img.height - size) // 2, (img.width - size) // 2
+    return Image(np.ascontiguousarray(img.pixels[y : y + size, x : x + size]), img.bit_depth), [y, x, size]
+
+
+def overrides(items: list[str]) -> dict:
+    """FIELD=VALUE pairs as Python literals (numbers, tuples, strings)."""
+    out = {}
+    for item in items:
+        k, _, v = item.partition("=")
+        try:
+            out[k] = ast.literal_eval(v)
+        except (ValueError, SyntaxError):
+            out[k] = v
+    return out
+
+
+def c3_rows(paths: list[str]) -> dict:
+    rows = {}
+    for p in paths:
+        with open(p) as f:
+            data = json.load(f)
+        for r in data if isinstance(data, list) else [data]:
+            rows[(r["image"], float(r["lmbda"]), int(r["steps"]))] = r
+    return rows
+
+
+def row_for(img: Image, name: str, box: list, lm: float, args, config, settings: dict) -> dict:
+    t0 = time.perf_counter()
+    result, fitted = fit_image(
+        img, config, lmbda=lm, steps=args.steps, recipe=args.recipe, seed=args.seed, progress=False
+    )
+    fit_seconds = time.perf_counter() - t0
+    _, coded = code_fit(img, result, fitted, t0)
+    mse_fit = 10 ** (-fitted.psnr / 10)
+    mse_file = 10 ** (-coded.psnr / 10)
+    return {
+        "image": name,
+        "crop": box,
+        "lmbda": lm,
+        "steps": args.steps,
+        "preset": args.preset,
+        "recipe": args.recipe,
+        "seed": args.seed,
+        "set": settings,
+        "psnr_before_weight_quantization": fitted.psnr,
+        "bpp_latents_estimated": fitted.bpp_latents,
+        "rd_cost_before_weight_quantization": mse_fit + lm * fitted.bpp_latents,
+        "psnr": coded.psnr,
+        "bpp": coded.bpp,
+        "bytes_by_part": coded.bytes_by_part,
+        "rd_cost": mse_file + lm * coded.bpp,
+        "rd_cost_without_header": mse_file
+        + lm * 8.0 * (coded.bytes - coded.bytes_by_part["header"]) / (img.height * img.width),
+        "fit_seconds": fit_seconds,
+        "encode_seconds": coded.encode_seconds,
+    }
+
+
+def with_c3(row: dict, ref: dict | None) -> dict:
+    if ref is None:
+        return row
+    c3_cost = 10 ** (-ref["psnr"] / 10) + row["lmbda"] * ref["bpp_total"]
+    out = {
+        **row,
+        "c3_psnr": ref["psnr"],
+        "c3_bpp_total": ref["bpp_total"],
+        "c3_rd_cost": c3_cost,
+        "rd_cost_ratio": row["rd_cost"] / c3_cost,
+    }
+    if "bpp_latents" in ref and "psnr_before_quantization" in ref:
+        c3_before = 10 ** (-ref["psnr_before_quantization"] / 10) + row["lmbda"] * ref["bpp_latents"]
+        out.update(
+            c3_rd_cost_before_weight_quantization=c3_before,
+            rd_cost_before_ratio=row["rd_cost_before_weight_quantization"] / c3_before,
+        )
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, nargs="+", default=[1, 3, 23])
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--lmbdas", type=float, nargs="+", default=[1e-3, 4e-3])
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--preset", default="c3-kodak")
+    ap.add_argument("--recipe", default="c3")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
+    ap.add_argument("--c3", nargs="*", default=[], metavar="C3_RESULT.json")
+    ap.add_argument("--out")
+    args = ap.parse_args(argv)
+    settings = overrides(args.set)
+    config = dataclasses.replace(get_preset(args.preset).config, **settings)
+    refs = c3_rows(args.c3)
+    old = []
+    if args.out and os.path.exists(args.out):
+        with open(args.out) as f:
+            old = json.load(f).get("rows", [])
+    key = lambda r: (r["image"], r["lmbda"], r["steps"], r["preset"], r["recipe"], r["seed"], json.dumps(r["set"]))
+    rows = {key(r): r for r in old}
+    for i in args.images:
+        img, box = centre_crop(kodak(i), args.size)
+        for lm in args.lmbdas:
+            name = f"kodim{i:02d}"
+            probe = {
+                "image": name,
+                "lmbda": lm,
+                "steps": args.steps,
+                "preset": args.preset,
+                "recipe": args.recipe,
+                "seed": args.seed,
+                "set": settings,
+            }
+            if key(probe) not in rows:
+                rows[key(probe)] = row_for(img, name, box, lm, args, config, settings)
+            rows[key(probe)] = with_c3(rows[key(probe)], refs.get((name, lm, args.steps)))
+            print(json.dumps(rows[key(probe)]), flush=True)
+            if args.out:
+                write_json(args.out, {"rows": list(rows.values())})
+    emit({"rows": list(rows.values())}, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
