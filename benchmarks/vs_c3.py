@@ -63,6 +63,11 @@ def c3_rows(paths: list[str]) -> dict:
     return rows
 
 
+def config_record(config) -> dict:
+    """Every field of the fitted configuration, JSON-ready: rows of other configurations differ."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
 def row_for(img: Image, name: str, box: list, lm: float, args, config, settings: dict) -> dict:
     t0 = time.perf_counter()
     result, fitted = fit_image(
@@ -81,6 +86,7 @@ def row_for(img: Image, name: str, box: list, lm: float, args, config, settings:
         "recipe": args.recipe,
         "seed": args.seed,
         "set": settings,
+        "config": config_record(config),
         "psnr_before_weight_quantization": fitted.psnr,
         "bpp_latents_estimated": fitted.bpp_latents,
         "rd_cost_before_weight_quantization": mse_fit + lm * fitted.bpp_latents,
@@ -135,7 +141,16 @@ def main(argv=None):
     if args.out and os.path.exists(args.out):
         with open(args.out) as f:
             old = json.load(f).get("rows", [])
-    key = lambda r: (r["image"], r["lmbda"], r["steps"], r["preset"], r["recipe"], r["seed"], json.dumps(r["set"]))
+    key = lambda r: (
+        r["image"],
+        r["lmbda"],
+        r["steps"],
+        r["preset"],
+        r["recipe"],
+        r["seed"],
+        json.dumps(r["set"]),
+        json.dumps(r.get("config"), sort_keys=True),
+    )
     rows = {key(r): r for r in old}
     for i in args.images:
         img, box = centre_crop(kodak(i), args.size)
@@ -149,6 +164,7 @@ def main(argv=None):
                 "recipe": args.recipe,
                 "seed": args.seed,
                 "set": settings,
+                "config": config_record(config),
             }
             if key(probe) not in rows:
                 rows[key(probe)] = row_for(img, name, box, lm, args, config, settings)

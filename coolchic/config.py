@@ -47,7 +47,8 @@ class Flag(NamedTuple):
 
 
 class Offsets(NamedTuple):
-    """A count byte in [1, max_count], then (i8 dy, i8 dx) per offset: causal, distinct, |d| <= reach."""
+    """A count byte in [1, max_count], then (i8 dy, i8 dx) per offset: causal, distinct, |d| <= reach.
+    Or (from image format 2 and video format 2 on) the short form of causal_context(size): 0, size."""
 
     what: str
     max_count: int
@@ -76,6 +77,7 @@ _CONTEXT = Offsets("ARM context", max_count=64, reach=7)
 _ARM = Widths("ARM", max_count=8, max_width=256)
 _SYNTH = Widths("synthesis", max_count=8, max_width=256)
 _CONVS = U8("synthesis conv count", range(9))
+_ACTIVATION = Choice("synthesis activation", ("relu", "gelu"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +94,13 @@ class ModelConfig:
     latent_gain: grid i is stored in units of latent_step / latent_gain^i (C3's and Cool-chic's
         `add_gains`: 2, so grid i's parameter is multiplied by 2^i before quantization): under Adam
         the coarse grids then move up to 2^(n_grids-1) times faster in quantized units. Fit only.
+    synth_activation: "relu" or "gelu" (C3, tanh form) between the synthesis MLP's layers;
+        conv_activation: the same activation between residual convs (C3: yes);
+        conv_padding: "zero" or "edge" (C3: the residual convs replicate the border pixels).
+    parameterisation: how the fit stores the networks. "plain": as the stream holds them.
+        "c3": as C3 does (see coolchic.model.fit_space): the networks see latents in units of
+        latent_step, the ARM's log-scale is -0.5 * (raw + 8), C3's initialisation, and the
+        training output is clipped to [0, 1]. Folded into plain weights for coding. Fit only.
     """
 
     n_grids: int = 7
@@ -104,6 +113,10 @@ class ModelConfig:
     out_channels: int = 3
     latent_step: float = 0.4  # training parameterisation: quantized latent = round(param / step)
     latent_gain: float = 1.0  # grid i: quantized latent = round(param * latent_gain^i / latent_step)
+    synth_activation: str = "relu"
+    conv_activation: bool = False
+    conv_padding: str = "zero"
+    parameterisation: str = "plain"
 
     is_video: ClassVar[bool] = False  # VideoConfig: True
     RECORD: ClassVar[tuple] = (  # the .cool image header's architecture, in byte order
@@ -114,9 +127,18 @@ class ModelConfig:
         ("upsampling_taps", U8("upsampling taps", (2, 4, 6, 8, 10, 12))),
         ("synth_hidden", _SYNTH),
         ("synth_convs", _CONVS),
+        ("synth_activation", _ACTIVATION),  # from format version 2 on
+        ("conv_activation", Flag("conv activation flag")),
+        ("conv_padding", Choice("conv padding", ("zero", "edge"))),
     )
 
     def __post_init__(self):
+        if self.synth_activation not in ("relu", "gelu"):
+            raise ValueError(f"unknown synthesis activation {self.synth_activation!r}")
+        if self.conv_padding not in ("zero", "edge"):
+            raise ValueError(f"unknown conv padding {self.conv_padding!r}")
+        if self.parameterisation not in ("plain", "c3"):
+            raise ValueError(f"unknown parameterisation {self.parameterisation!r}")
         if not 1 <= self.n_grids <= 12:
             raise ValueError(f"n_grids must be in [1, 12], got {self.n_grids}")
         if self.upsampling not in ("bilinear", "learned"):
@@ -198,6 +220,12 @@ class VideoConfig(ModelConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        # the video header and video synthesis have no room for these yet: C3's video model is
+        # reproduced with its latents, ARM and 3D convs, not its activation and padding
+        if (self.synth_activation, self.conv_activation, self.conv_padding) != ("relu", False, "zero"):
+            raise ValueError("videos use ReLU synthesis with zero-padded convs")
+        if self.parameterisation != "plain":
+            raise ValueError("videos are fitted with parameterisation='plain'")
         if self.upsampling != "bilinear":
             raise ValueError("video grids are upsampled trilinearly (upsampling='bilinear')")
         kh, kw = self.prev_window

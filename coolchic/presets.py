@@ -16,7 +16,22 @@ class Preset:
     description: str
 
 
-_C3 = ModelConfig()  # 7 grids, 24-neighbour ARM 18-18, synthesis 18-18 + 2 residual convs
+def _c3(**arch) -> ModelConfig:
+    """C3's Kodak recipe on the given widths: per-grid gains of 2, GELU synthesis with activations
+    between edge-padded residual convs, and C3's parameterisation and initialisation for the fit.
+    Kept on purpose: the integer bounded-ReLU ARM (exact fixed-point decoding; a float GELU ARM
+    fitted no better) and power-of-two weight steps."""
+    return ModelConfig(
+        latent_gain=2.0,
+        synth_activation="gelu",
+        conv_activation=True,
+        conv_padding="edge",
+        parameterisation="c3",
+        **arch,
+    )
+
+
+_C3 = _c3()  # 7 grids, 24-neighbour ARM 18-18, synthesis 18-18 + 2 residual convs
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -24,31 +39,31 @@ PRESETS: dict[str, Preset] = {
         Preset("c3-kodak", _C3, 10_000, "C3's Kodak architecture (1770 MACs/pixel, C3 convention)"),
         Preset(
             "c3-kodak-24",
-            ModelConfig(arm_hidden=(24, 24), synth_hidden=(24, 24)),
+            _c3(arm_hidden=(24, 24), synth_hidden=(24, 24)),
             10_000,
             "C3's width-24 Kodak variant (2626 MACs/pixel)",
         ),
         Preset(
             "mac-500",
-            ModelConfig(context=causal_context(5), arm_hidden=(8, 8), synth_hidden=(8,)),
+            _c3(context=causal_context(5), arm_hidden=(8, 8), synth_hidden=(8,)),
             10_000,
             "~500 MACs/pixel: 12-neighbour ARM 8-8, synthesis 8",
         ),
         Preset(
             "mac-1000",
-            ModelConfig(context=causal_context(5), arm_hidden=(12, 12), synth_hidden=(16, 16)),
+            _c3(context=causal_context(5), arm_hidden=(12, 12), synth_hidden=(16, 16)),
             10_000,
             "~1000 MACs/pixel: 12-neighbour ARM 12-12, synthesis 16-16",
         ),
         Preset(
             "mac-2000",
-            ModelConfig(arm_hidden=(20, 20), synth_hidden=(20, 20)),
+            _c3(arm_hidden=(20, 20), synth_hidden=(20, 20)),
             10_000,
             "~2000 MACs/pixel: 24-neighbour ARM 20-20, synthesis 20-20",
         ),
         Preset(
             "mac-3000",
-            ModelConfig(arm_hidden=(24, 24), synth_hidden=(30, 30)),
+            _c3(arm_hidden=(24, 24), synth_hidden=(30, 30)),
             10_000,
             "~3000 MACs/pixel: 24-neighbour ARM 24-24, synthesis 30-30",
         ),

@@ -154,11 +154,12 @@ def _with_crc(body: bytes) -> bytes:
 def test_out_of_range_header_values_are_rejected(small_stream):
     data, _ = small_stream
     body = bytearray(data[:-4])
-    body[5:9] = struct.pack("<I", 0)  # height 0
+    assert body[4] == 2 and body[5] == 24 and body[8] == 8  # version 2: varint height, width; channels; depth
+    body[5] = 0  # height 0
     with pytest.raises(BitstreamError, match="image size"):
         codec.decode(_with_crc(bytes(body)))
     body = bytearray(data[:-4])
-    body[14] = 3  # bit depth 3
+    body[8] = 3  # bit depth 3
     with pytest.raises(BitstreamError, match="bit depth"):
         codec.decode(_with_crc(bytes(body)))
 
@@ -236,7 +237,7 @@ def test_inconsistent_architecture_and_one_error_class():
     config, w = VideoConfig(prev_window=(4, 4)), Writer()
     write_config(w, config)
     data = bytearray(w.getvalue())
-    i = 12 + 1 + 1 + 2 * len(config.context)  # after patch, grid count, context
+    i = 12 + 1 + 2  # after patch, grid count, context (short form: 0, mask size)
     assert data[i : i + 2] == bytes([4, 4])
     data[i] = 0  # window (0, 4): each stored value in range, together invalid
     with pytest.raises(BitstreamError, match="invalid architecture: prev_window"):

@@ -1,5 +1,7 @@
 """MACs per pixel: C3's published figures, and the full count against XLA's cost analysis."""
 
+import dataclasses
+
 import jax
 import pytest
 
@@ -23,10 +25,19 @@ def test_budget_presets_are_near_their_budget(name, target):
     assert abs(total - target) / target < 0.1
 
 
-@pytest.mark.parametrize("name", ["c3-kodak", "mac-500", "coolchic"])
-def test_full_count_matches_xla_cost_analysis(name, monkeypatch):
+# mac-500's synthesis is small enough that XLA's count of the fused element-wise ops after its
+# 3-channel convs (several FLOPs per activation) moves the total by ~6 %: it is checked with the
+# plain ReLU, zero-padded synthesis.
+PLAIN = dict(synth_activation="relu", conv_activation=False, conv_padding="zero", parameterisation="plain")
+
+
+@pytest.mark.parametrize(
+    "name,plain", [("c3-kodak", False), ("c3-kodak", True), ("mac-500", True), ("coolchic", False)]
+)
+def test_full_count_matches_xla_cost_analysis(name, plain, monkeypatch):
     """Decoder forward = ARM over all latents + upsampling + synthesis; XLA counts its FLOPs."""
     config = get_preset(name).config
+    config = dataclasses.replace(config, **PLAIN) if plain else config
     h, w = 64, 96
     monkeypatch.setattr(tiling, "TILE_POSITIONS", 10**9)  # one tile: no loops for XLA to miscount
     params = init_params(jax.random.PRNGKey(0), config, h, w)
@@ -40,6 +51,6 @@ def test_full_count_matches_xla_cost_analysis(name, monkeypatch):
 
     cost = jax.jit(decoder).lower(params).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
-    xla_macs = cost["flops"] / 2 / (h * w)
+    xla_macs = (cost["flops"] + cost.get("transcendentals", 0.0)) / 2 / (h * w)
     ours = macs_per_pixel(config, h, w, "full")["total"]
     assert abs(xla_macs - ours) / ours < 0.10, (xla_macs, ours)

@@ -26,8 +26,26 @@ def upsample(params: dict, grids: list, config: ModelConfig, height: int, width:
 _CHUNK = 16384
 
 
-def pixel_mlp(layers: list, feats: np.ndarray) -> np.ndarray:
-    """(C_in, ..., W) features -> (C_out, ..., W) through the per-pixel MLP (ReLU between layers)."""
+def gelu(x: np.ndarray) -> np.ndarray:
+    """jax.nn.gelu's tanh form, in float32 in place."""
+    inner = x * x
+    inner *= np.float32(0.044715)
+    inner += np.float32(1.0)
+    inner *= x
+    inner *= np.float32(np.sqrt(2.0 / np.pi))
+    np.tanh(inner, out=inner)
+    inner += np.float32(1.0)
+    inner *= np.float32(0.5)
+    x *= inner
+    return x
+
+
+def activate(x: np.ndarray, activation: str) -> np.ndarray:
+    return np.maximum(x, 0, out=x) if activation == "relu" else gelu(x)
+
+
+def pixel_mlp(layers: list, feats: np.ndarray, activation: str = "relu") -> np.ndarray:
+    """(C_in, ..., W) features -> (C_out, ..., W) through the per-pixel MLP (activation between layers)."""
     c, *dims = feats.shape
     n = int(np.prod(dims))
     flat = feats.reshape(c, n)
@@ -39,16 +57,17 @@ def pixel_mlp(layers: list, feats: np.ndarray) -> np.ndarray:
             y = wt @ y
             y += b
             if i < len(layers) - 1:
-                np.maximum(y, 0, out=y)
+                activate(y, activation)
         x[:, s0 : s0 + _CHUNK] = y
     return x.reshape(-1, *dims)
 
 
-def conv3x3(x: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Zero-padded 3x3 conv over the last two axes of x (C_in, ..., H, W), k (C_out, C_in, 3, 3)."""
+def conv3x3(x: np.ndarray, k: np.ndarray, edge: bool = False) -> np.ndarray:
+    """3x3 conv over the last two axes of x (C_in, ..., H, W), k (C_out, C_in, 3, 3), padded with
+    zeros or (edge) the border values."""
     h, w = x.shape[-2:]
     pad = [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)]
-    xp = np.pad(x, pad)
+    xp = np.pad(x, pad, mode="edge" if edge else "constant")
     y = np.zeros((k.shape[0], *x.shape[1:]), np.float32)
     for dy in range(3):
         for dx in range(3):
@@ -57,9 +76,10 @@ def conv3x3(x: np.ndarray, k: np.ndarray) -> np.ndarray:
     return y
 
 
-def residual_conv(conv: dict, x: np.ndarray, conv3d: bool = False) -> np.ndarray:
-    """x + b + conv(x), zero padding: 3x3 over the last two axes of (C, H, W) or (C, T, H, W)
-    (per frame), or with conv3d 3x3x3 over (T, H, W), as frames t-1, t, t+1 through 3x3 kernels."""
+def residual_conv(conv: dict, x: np.ndarray, conv3d: bool = False, edge: bool = False) -> np.ndarray:
+    """x + b + conv(x), zero (or edge) padding: 3x3 over the last two axes of (C, H, W) or
+    (C, T, H, W) (per frame), or with conv3d 3x3x3 over (T, H, W) (zero padding), as frames t-1,
+    t, t+1 through 3x3 kernels."""
     k = np.asarray(conv["w"], np.float32)
     y = x + np.asarray(conv["b"], np.float32).reshape(-1, *[1] * (x.ndim - 1))
     if conv3d:
@@ -67,18 +87,22 @@ def residual_conv(conv: dict, x: np.ndarray, conv3d: bool = False) -> np.ndarray
         for d in range(3):
             y += conv3x3(xp[:, d : d + x.shape[1]], k[:, :, d])
     else:
-        y += conv3x3(x, k)
+        y += conv3x3(x, k, edge)
     return y
 
 
-def synthesize(params: dict, feats: np.ndarray, conv3d: bool = False) -> np.ndarray:
+def synthesize(params: dict, feats: np.ndarray, config: ModelConfig) -> np.ndarray:
     """(C_in, *dims) features -> (C_out, *dims) in [0, 1]: the per-pixel MLP, then the residual
     convs; one code path for images (H, W) and videos (T, H, W)."""
-    x = pixel_mlp(params["layers"], feats)
-    for conv in params["convs"]:
-        x = residual_conv(conv, x, conv3d)
+    x = pixel_mlp(params["layers"], feats, config.synth_activation)
+    conv3d = config.is_video and config.conv3d
+    n = len(params["convs"])
+    for i, conv in enumerate(params["convs"]):
+        x = residual_conv(conv, x, conv3d, config.conv_padding == "edge")
+        if config.conv_activation and i < n - 1:
+            x = activate(x, config.synth_activation)
     return np.clip(x, 0.0, 1.0)
 
 
 def reconstruct(params: dict, latents: list, config: ModelConfig, height: int, width: int) -> np.ndarray:
-    return synthesize(params["synthesis"], upsample(params["upsampling"], latents, config, height, width))
+    return synthesize(params["synthesis"], upsample(params["upsampling"], latents, config, height, width), config)

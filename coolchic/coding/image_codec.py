@@ -31,6 +31,7 @@ from coolchic.coding.weights import (
 from coolchic.config import ModelConfig
 from coolchic.io.image import to_integers
 from coolchic.model import model_for
+from coolchic.model.fit_space import to_model
 from coolchic.model.latents import grid_shapes
 
 
@@ -58,10 +59,11 @@ def _cost_fns(config: ModelConfig, dims: tuple):
 
 def quantize_params(params: dict, config: ModelConfig, image: np.ndarray, lmbda: float):
     """Search steps module by module (earlier choices stay quantized); return
-    (steps, integer module trees, dequantized modules). image is (C, H, W) or a video (C, T, H, W)."""
+    (steps, integer module trees, dequantized modules). params are model parameters
+    (fit_space.to_model); image is (C, H, W) or a video (C, T, H, W)."""
     dims = tuple(image.shape[1:])
     n_pixels = int(np.prod(dims))
-    lat = [jnp.asarray(g, jnp.float32) for g in integer_latents(config.scale_latents(params["latents"]))]
+    lat = [jnp.asarray(g, jnp.float32) for g in integer_latents(params["latents"])]
     bits_fn, mse_fn = _cost_fns(config, dims)
     img = jnp.asarray(image)
     deq = {m: params[m] for m in MODULES}
@@ -85,9 +87,10 @@ def encode(params: dict, config: ModelConfig, image: np.ndarray, bit_depth: int,
     reconstruction the decoder will produce ("reconstruction", float (C, H, W))."""
     t0 = time.perf_counter()
     c, h, w = image.shape
+    params = to_model(params, config)
     steps, ints, deq = quantize_params(params, config, image, lmbda)
     codes, weight_words = encode_weights(ints)
-    latents = integer_latents(config.scale_latents(params["latents"]))
+    latents = integer_latents(params["latents"])
     latent_words, latent_bits = encode_latents(latents, arm_to_fixed(deq["arm"]), config)
     header = Header(h, w, c, bit_depth, config, steps, codes)
     data, parts = pack(header, weight_words, latent_words)

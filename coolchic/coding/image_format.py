@@ -1,12 +1,14 @@
 """The .cool image format: typed header, weights payload, latents payload, CRC-32.
 
-Layout (all integers little-endian; see docs/bitstream.md for the table):
-    magic "CCJX", version u8, height u32, width u32, channels u8, bit depth u8,
+Layout (format version 2; all integers little-endian, varints LEB128; docs/bitstream.md has the
+table): magic "CCJX", version u8, height and width varints, channels u8, bit depth u8,
     architecture (ModelConfig.RECORD: grids, ARM context and widths, upsampling, synthesis),
     per module (arm, upsampling, synthesis): weight/bias step exponents and, per group,
-    the Laplace support r (u32) and scale (f32),
-    weights payload length u32, latents payload length u32, the two payloads (u32 words),
+    the Laplace support r (varint) and scale (bfloat16),
+    weights and latents payload lengths in 32-bit words (varints), the two payloads (u32 words),
     CRC-32 of everything before it (u32).
+Version 1 (read, no longer written) stored the sizes and lengths as u32, the group codes as u32
+and f32, and no synthesis activation or conv padding.
 Every read is bounds-checked and every value range-checked (coolchic.coding.records); any
 malformed input raises BitstreamError with a message saying what is wrong.
 """
@@ -26,7 +28,9 @@ from coolchic.config import ModelConfig
 __all__ = ["MAGIC", "VERSION", "MAX_SIDE", "MAX_PIXELS", "Header", "write_header", "read_header", "pack", "unpack"]
 
 MAGIC = b"CCJX"
-VERSION = 1
+VERSION = 2
+# the architecture fields each version stores: version 1 had no synthesis activation / conv padding
+RECORDS = {1: ModelConfig.RECORD[:7], 2: ModelConfig.RECORD}
 MAX_SIDE = 1 << 16
 MAX_PIXELS = 1 << 28
 
@@ -40,12 +44,15 @@ class Header:
     config: ModelConfig
     steps: dict  # module -> (kw, kb)
     codes: dict  # module -> [GroupCode (weights), GroupCode (biases)]
+    version: int = VERSION  # of the stream it was read from
 
 
 def write_header(w: Writer, h: Header) -> None:
     w.raw(MAGIC)
     w.put("B", VERSION)
-    w.put("IIBB", h.height, h.width, h.channels, h.bit_depth)
+    w.varint(h.height)
+    w.varint(h.width)
+    w.put("BB", h.channels, h.bit_depth)
     write_config(w, h.config)
     write_modules(w, h.steps, h.codes)
 
@@ -54,24 +61,31 @@ def read_header(r: Reader) -> Header:
     magic = r.raw(4, "magic") if len(r.data) >= 4 else None
     check(magic == MAGIC, "not a .cool stream (bad magic bytes)" if len(r.data) else "empty stream")
     version = r.get("B", "version")
-    check(version == VERSION, f"unsupported format version {version} (this reader knows {VERSION})")
-    height, width, channels, bit_depth = r.get("IIBB", "image size")
+    check(
+        version in RECORDS, f"unsupported format version {version} (this reader knows {', '.join(map(str, RECORDS))})"
+    )
+    if version == 1:
+        height, width, channels, bit_depth = r.get("IIBB", "image size")
+    else:
+        height, width = r.varint("height"), r.varint("width")
+        channels, bit_depth = r.get("BB", "channels and bit depth")
     check(
         1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE and height * width <= MAX_PIXELS,
         f"image size {height}x{width} out of range",
     )
     check(channels in (1, 3), f"channels must be 1 or 3, got {channels}")
     check(bit_depth in (8, 16), f"bit depth must be 8 or 16, got {bit_depth}")
-    config = read_config(r, ModelConfig, out_channels=channels)
-    steps, codes = read_modules(r)
-    return Header(height, width, channels, bit_depth, config, steps, codes)
+    config = read_config(r, ModelConfig, RECORDS[version], out_channels=channels)
+    steps, codes = read_modules(r, compact=version >= 2)
+    return Header(height, width, channels, bit_depth, config, steps, codes, version)
 
 
 def pack(header: Header, weight_words: np.ndarray, latent_words: np.ndarray) -> tuple[bytes, dict]:
     """The whole file, and its byte count per part."""
     w = Writer()
     write_header(w, header)
-    w.put("II", weight_words.size * 4, latent_words.size * 4)
+    w.varint(weight_words.size)
+    w.varint(latent_words.size)
     head = w.getvalue()
     body = weight_words.astype("<u4").tobytes() + latent_words.astype("<u4").tobytes()
     data = head + body
@@ -85,8 +99,11 @@ def unpack(data: bytes) -> tuple[Header, np.ndarray, np.ndarray, dict]:
         raise BitstreamError("stream must be bytes")
     r = Reader(data)
     header = read_header(r)
-    nw, nl = r.get("II", "payload lengths")
-    check(nw % 4 == 0 and nl % 4 == 0, "payload lengths are not whole 32-bit words")
+    if header.version == 1:
+        nw, nl = r.get("II", "payload lengths")
+        check(nw % 4 == 0 and nl % 4 == 0, "payload lengths are not whole 32-bit words")
+    else:
+        nw, nl = 4 * r.varint("weights payload length"), 4 * r.varint("latents payload length")
     head_len = r.pos
     check(
         head_len + nw + nl + 4 == len(data),

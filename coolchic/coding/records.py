@@ -15,8 +15,8 @@ import struct
 import numpy as np
 
 from coolchic.coding.errors import BitstreamError
-from coolchic.coding.weights import MODULES, GroupCode
-from coolchic.config import U8, Choice, Flag, Offsets, UInts, Widths
+from coolchic.coding.weights import MODULES, GroupCode, bf16_bits, bf16_value
+from coolchic.config import U8, Choice, Flag, Offsets, UInts, Widths, causal_context
 
 
 class Writer:
@@ -30,6 +30,16 @@ class Writer:
 
     def raw(self, data: bytes) -> None:
         self.parts.append(data)
+
+    def varint(self, value: int) -> None:
+        """LEB128: 7 bits per byte, low first, the high bit set on all but the last byte."""
+        out = bytearray()
+        while True:
+            byte, value = value & 0x7F, value >> 7
+            out.append(byte | (0x80 if value else 0))
+            if not value:
+                break
+        self.parts.append(bytes(out))
 
     def getvalue(self) -> bytes:
         return b"".join(self.parts)
@@ -52,6 +62,16 @@ class Reader:
         self.pos += size
         return vals if len(vals) > 1 else vals[0]
 
+    def varint(self, what: str, max_bytes: int = 5) -> int:
+        """Inverse of Writer.varint; more than max_bytes bytes is a BitstreamError."""
+        value = 0
+        for i in range(max_bytes):
+            byte = self.get("B", what)
+            value |= (byte & 0x7F) << (7 * i)
+            if not byte & 0x80:
+                return value
+        raise BitstreamError(f"{what}: varint longer than {max_bytes} bytes")
+
     def raw(self, n: int, what: str) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
             raise BitstreamError(f"truncated stream: {what} needs {n} bytes, {len(self.data) - self.pos} left")
@@ -68,16 +88,21 @@ def check(cond: bool, msg: str) -> None:
 # ----------------------------------------------------------------------------- module codes
 
 
-def write_modules(w: Writer, steps: dict, codes: dict) -> None:
-    """Per module: weight/bias step exponents, then (support, scale) of each coded group."""
+def write_modules(w: Writer, steps: dict, codes: dict, compact: bool = True) -> None:
+    """Per module: weight/bias step exponents, then (support, scale) of each coded group: the
+    support as a varint and the scale as bfloat16 (compact, image format 2), or u32 and f32."""
     for m in MODULES:
         kw, kb = steps[m]
         w.put("bb", kw, kb)
         for code in codes[m]:
-            w.put("If", code.r, code.scale)
+            if compact:
+                w.varint(code.r)
+                w.put("H", bf16_bits(code.scale))
+            else:
+                w.put("If", code.r, code.scale)
 
 
-def read_modules(r: Reader) -> tuple[dict, dict]:
+def read_modules(r: Reader, compact: bool = True) -> tuple[dict, dict]:
     """Inverse of write_modules: (module -> (kw, kb), module -> [weights code, biases code])."""
     steps, codes = {}, {}
     for m in MODULES:
@@ -86,7 +111,11 @@ def read_modules(r: Reader) -> tuple[dict, dict]:
         steps[m] = (kw, kb)
         codes[m] = []
         for g in ("weights", "biases"):
-            rr, scale = r.get("If", f"{m} {g} code")
+            what = f"{m} {g} code"
+            if compact:
+                rr, scale = r.varint(what), bf16_value(r.get("H", what))
+            else:
+                rr, scale = r.get("If", what)
             check(rr <= 1 << 20 and np.isfinite(scale) and 0 < scale < 1e7, f"{m} {g} code parameters out of range")
             codes[m].append(GroupCode(rr, float(scale)))
     return steps, codes
@@ -125,7 +154,15 @@ def _read_flag(r: Reader, spec: Flag):
     return bool(v)
 
 
+def _mask_sizes(spec: Offsets) -> range:
+    return range(3, 2 * spec.reach + 2, 2)
+
+
 def _write_offsets(w: Writer, spec: Offsets, value) -> None:
+    size = next((s for s in _mask_sizes(spec) if tuple(value) == causal_context(s)), None)
+    if size is not None:  # the short form: 0, then the mask size
+        w.put("BB", 0, size)
+        return
     w.put("B", len(value))
     for dy, dx in value:
         w.put("bb", dy, dx)
@@ -133,7 +170,13 @@ def _write_offsets(w: Writer, spec: Offsets, value) -> None:
 
 def _read_offsets(r: Reader, spec: Offsets):
     n = r.get("B", f"{spec.what} size")
-    check(1 <= n <= spec.max_count, f"{spec.what} size {n} out of range")
+    if n == 0:
+        size = r.get("B", f"{spec.what} mask size")
+        check(size in _mask_sizes(spec), f"{spec.what} mask size {size} out of range")
+        offs = causal_context(size)
+        check(len(offs) <= spec.max_count, f"{spec.what} mask size {size} out of range")
+        return offs
+    check(n <= spec.max_count, f"{spec.what} size {n} out of range")
     offs = tuple(tuple(r.get("bb", f"{spec.what} offset")) for _ in range(n))
     check(
         all(-spec.reach <= dy <= 0 and abs(dx) <= spec.reach and (dy < 0 or dx < 0) for dy, dx in offs)
@@ -180,16 +223,18 @@ CODECS = {  # description type (coolchic.config) -> (write, read and check)
 }
 
 
-def write_config(w: Writer, config) -> None:
-    """The architecture record of config: the fields its class lists in RECORD, in that order."""
-    for name, spec in type(config).RECORD:
+def write_config(w: Writer, config, record: tuple | None = None) -> None:
+    """The architecture record of config: the fields its class lists in RECORD (or `record`, an
+    older format version's prefix of it), in that order."""
+    for name, spec in record or type(config).RECORD:
         CODECS[type(spec)][0](w, spec, getattr(config, name))
 
 
-def read_config(r: Reader, cls, **fixed):
-    """Inverse of write_config: a cls built from its RECORD fields and `fixed` (fields the header
-    stores elsewhere, e.g. channels). An inconsistent architecture is a BitstreamError too."""
-    values = {name: CODECS[type(spec)][1](r, spec) for name, spec in cls.RECORD}
+def read_config(r: Reader, cls, record: tuple | None = None, **fixed):
+    """Inverse of write_config: a cls built from its RECORD (or `record`) fields and `fixed` (fields
+    the header stores elsewhere, e.g. channels); absent fields keep their defaults. An inconsistent
+    architecture is a BitstreamError too."""
+    values = {name: CODECS[type(spec)][1](r, spec) for name, spec in record or cls.RECORD}
     try:
         return cls(**values, **fixed)
     except ValueError as e:

@@ -22,6 +22,7 @@ from coolchic.coding.image_codec import decode_weights, encode_weights, integer_
 from coolchic.coding.latent_coding import decode_latents, encode_latents
 from coolchic.coding.video_format import PatchCode, VideoHeader, is_video_stream, pack, patch_boxes, unpack
 from coolchic.config import VideoConfig
+from coolchic.model.fit_space import to_model
 from coolchic.model.video import grid_shapes, upsample
 
 __all__ = [
@@ -48,7 +49,7 @@ def reconstruct(deq: dict, latents: list, config: VideoConfig, frames: int, heig
     """(C, T, H, W) in [0, 1], float32 numpy: the decoder's output (before 8-bit rounding)."""
     grids = [np.asarray(g, np.float32) for g in latents]
     feats = np.ascontiguousarray(upsample(grids, config, frames, height, width, xnp=np), np.float32)
-    return host_decoder.synthesize(deq["synthesis"], feats, config.conv3d)
+    return host_decoder.synthesize(deq["synthesis"], feats, config)
 
 
 def _to_8bit(x: np.ndarray) -> np.ndarray:
@@ -61,9 +62,10 @@ def _to_8bit(x: np.ndarray) -> np.ndarray:
 def encode_patch(params: dict, config: VideoConfig, patch: np.ndarray, lmbda: float):
     """(PatchCode, reconstruction uint8 (C, T, H, W), ideal latent bits) of a fitted patch."""
     _, t, h, w = patch.shape
+    params = to_model(params, config)
     steps, ints, deq = quantize_params(params, config, patch, lmbda)
     codes, weight_words = encode_weights(ints)
-    latents = integer_latents(config.scale_latents(params["latents"]))
+    latents = integer_latents(params["latents"])
     latent_words, bits = encode_latents(latents, arm_to_fixed(deq["arm"]), config)
     offsets = tuple(config.offset(g) for g in range(config.n_grids))
     rec = _to_8bit(reconstruct(deq, latents, config, t, h, w))

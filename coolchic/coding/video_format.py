@@ -4,8 +4,9 @@ Layout (little-endian; docs/bitstream.md): magic "CCJV", version u8, frames/heig
 channels u8, bit depth u8, fps (u32, u32), colour matrix u8 (0 BT.601, 1 BT.709), full range u8,
 source chroma u8 (0 RGB, 1 4:2:0, 2 4:4:4), architecture (VideoConfig.RECORD: patch size 3 x u32,
 grids, context, previous-frame window, widths, convs), patch count u32, per patch: window offsets
-(i8, i8) per grid, module steps and codes, weights/latents byte counts; then the payloads in
-patch order and a CRC-32 of everything before it. Any malformed input raises BitstreamError.
+(i8, i8) per grid, module steps and codes, weights/latents lengths in 32-bit words (varints);
+then the payloads in patch order and a CRC-32 of everything before it. Version 1 (read, no longer
+written) stored u32 byte counts and u32/f32 group codes. Any malformed input raises BitstreamError.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ __all__ = [
 ]
 
 MAGIC = b"CCJV"
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)  # readable
 MAX_FRAMES = 1 << 16
 MAX_PIXELS = 1 << 30  # per video (the decoder holds the frames in memory)
 MATRICES = ("bt601", "bt709")
@@ -54,6 +56,7 @@ class VideoHeader:
     chroma: str | None = None
     channels: int = 3
     bit_depth: int = 8
+    version: int = VERSION  # of the stream it was read from
 
 
 @dataclasses.dataclass
@@ -94,7 +97,8 @@ def pack(header: VideoHeader, patches: list[PatchCode]) -> tuple[bytes, dict]:
         for oy, ox in p.offsets:
             w.put("bb", oy, ox)
         write_modules(w, p.steps, p.codes)
-        w.put("II", p.weight_words.size * 4, p.latent_words.size * 4)
+        w.varint(p.weight_words.size)
+        w.varint(p.latent_words.size)
     head = w.getvalue()
     body = b"".join(p.weight_words.astype("<u4").tobytes() + p.latent_words.astype("<u4").tobytes() for p in patches)
     data = head + body
@@ -111,7 +115,7 @@ def pack(header: VideoHeader, patches: list[PatchCode]) -> tuple[bytes, dict]:
 def _read_header(r: Reader) -> VideoHeader:
     check(len(r.data) >= 4 and r.raw(4, "magic") == MAGIC, "not a .cool video stream (bad magic bytes)")
     version = r.get("B", "version")
-    check(version == VERSION, f"unsupported video format version {version} (this reader knows {VERSION})")
+    check(version in VERSIONS, f"unsupported video format version {version} (this reader knows 1 and 2)")
     frames, height, width, channels, bit_depth = r.get("IIIBB", "video size")
     check(
         1 <= frames <= MAX_FRAMES
@@ -127,16 +131,21 @@ def _read_header(r: Reader) -> VideoHeader:
         "colour information out of range",
     )
     config = read_config(r, VideoConfig)
-    return VideoHeader(frames, height, width, config, (fn, fd), MATRICES[matrix], bool(full_range), CHROMAS[chroma])
+    return VideoHeader(
+        frames, height, width, config, (fn, fd), MATRICES[matrix], bool(full_range), CHROMAS[chroma], version=version
+    )
 
 
-def _read_patch_meta(r: Reader, i: int, n_grids: int) -> tuple:
+def _read_patch_meta(r: Reader, i: int, n_grids: int, version: int) -> tuple:
     """(offsets, steps, codes, weights bytes, latents bytes) of patch i."""
     offsets = tuple(tuple(r.get("bb", f"patch {i} offsets")) for _ in range(n_grids))
     check(all(abs(v) <= 32 for o in offsets for v in o), f"patch {i} offsets out of range")
-    steps, codes = read_modules(r)
-    nw, nl = r.get("II", f"patch {i} payload lengths")
-    check(nw % 4 == 0 and nl % 4 == 0, "payload lengths are not whole 32-bit words")
+    steps, codes = read_modules(r, compact=version >= 2)
+    if version == 1:
+        nw, nl = r.get("II", f"patch {i} payload lengths")
+        check(nw % 4 == 0 and nl % 4 == 0, "payload lengths are not whole 32-bit words")
+    else:
+        nw, nl = 4 * r.varint(f"patch {i} weights length"), 4 * r.varint(f"patch {i} latents length")
     return offsets, steps, codes, nw, nl
 
 
@@ -147,7 +156,7 @@ def unpack(data: bytes) -> tuple[VideoHeader, list[PatchCode], dict]:
     n_patches = r.get("I", "patch count")
     expected = len(patch_boxes(header.frames, header.height, header.width, header.config.patch))
     check(n_patches == expected, f"patch count {n_patches} does not match the patching ({expected})")
-    metas = [_read_patch_meta(r, i, header.config.n_grids) for i in range(n_patches)]
+    metas = [_read_patch_meta(r, i, header.config.n_grids, header.version) for i in range(n_patches)]
     head_len = r.pos
     total = sum(nw + nl for *_, nw, nl in metas)
     check(

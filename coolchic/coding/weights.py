@@ -62,9 +62,21 @@ def dequantize_module(qtree, kw: int, kb: int):
     )
 
 
+def bf16_bits(x: float) -> int:
+    """The bfloat16 (upper half of a float32, rounded to nearest even) nearest to x, as a u16."""
+    bits = int(np.array(x, np.float32).view(np.uint32))
+    return (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+
+
+def bf16_value(bits: int) -> float:
+    return float(np.array(bits << 16, np.uint32).view(np.float32))
+
+
 def group_code(ints: np.ndarray) -> GroupCode:
+    """Support and Laplace scale (mean |int|, at least 0.1, rounded to bfloat16: the header
+    stores it in 2 bytes) of one group."""
     r = int(np.abs(ints).max(initial=0))
-    scale = float(np.float32(max(np.mean(np.abs(ints)) if ints.size else 1.0, 0.1)))
+    scale = bf16_value(bf16_bits(max(np.mean(np.abs(ints)) if ints.size else 1.0, 0.1)))
     return GroupCode(r, scale)
 
 

@@ -12,6 +12,7 @@ from coolchic.config import ModelConfig
 from coolchic.fitting.quantizers import hard_round
 from coolchic.fitting.step import cached
 from coolchic.model import model_for
+from coolchic.model.fit_space import to_model
 
 
 @dataclasses.dataclass
@@ -50,8 +51,9 @@ def _eval_fn(config: ModelConfig, dims: tuple):
         model = model_for(config)
 
         def run(params):
-            q = hard_round(config.scale_latents(params["latents"]))
-            return model.decode(params, q, config, *dims), model.rate_bits(params, q, config)
+            mp = to_model(params, config)
+            q = hard_round(mp["latents"])
+            return model.decode(mp, q, config, *dims), model.rate_bits(mp, q, config)
 
         return jax.jit(run)
 

@@ -22,6 +22,7 @@ from coolchic.config import ModelConfig
 from coolchic.fitting.recipes import Stage
 from coolchic.model import model_for
 from coolchic.model.arrays import one_at_a_time
+from coolchic.model.fit_space import to_model
 
 
 @flax.struct.dataclass
@@ -134,8 +135,9 @@ def make_step(config: ModelConfig, stages: tuple[Stage, ...], one_by_one: bool =
     bookkeeping = chosen([_bookkeeping(s) for s in stages])
 
     def objective(params, si, key, progress, image, lmbda):
-        q = quantize(si, config.scale_latents(params["latents"]), key, progress)
-        loss, mse, bpp = loss_terms(params, q, config, image, lmbda, one_by_one)
+        model_params = to_model(params, config)
+        q = quantize(si, model_params["latents"], key, progress)
+        loss, mse, bpp = loss_terms(model_params, q, config, image, lmbda, one_by_one)
         return loss, (mse, bpp)
 
     grad_fn = jax.value_and_grad(objective, has_aux=True)

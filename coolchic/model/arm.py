@@ -13,15 +13,23 @@ import numpy as np
 
 from coolchic.config import ModelConfig
 from coolchic.model.arrays import stack_first
+from coolchic.model.inits import fan_in_normal, truncated_normal
 from coolchic.model.laplace import laplace_bits
 from coolchic.model.tiling import split_rows, sum_over_tiles, tile_rows
 
 
 def init_arm(key, config: ModelConfig) -> dict:
-    """Hidden layers He-normal; the output layer starts at zero (mu = 0, scale = 1)."""
+    """Init "plain": hidden layers He-normal, the output layer at zero (mu = 0, scale = 1). "c3" (in
+    the fit's parameterisation, coolchic.model.fit_space): C3's init, the first layer truncated
+    normal of std 1/sqrt(n_context) (its `init_like_linear`), the others haiku's default, zero biases."""
     dims = (config.n_context, *config.arm_hidden, 2)
     layers = []
     keys = jax.random.split(key, len(dims) - 1)
+    if config.parameterisation == "c3":
+        for i, (k, a, b) in enumerate(zip(keys, dims[:-1], dims[1:])):
+            w = truncated_normal(k, (b, a), 1.0 / np.sqrt(a)) if i == 0 else fan_in_normal(k, (b, a))
+            layers.append({"w": w, "b": jnp.zeros((b,))})
+        return {"layers": layers}
     for i, (k, a, b) in enumerate(zip(keys, dims[:-1], dims[1:])):
         last = i == len(dims) - 2
         w = jnp.zeros((b, a)) if last else jax.random.normal(k, (b, a)) * np.sqrt(2.0 / a)

@@ -39,14 +39,14 @@ def features(params: dict, latents: list, config: ModelConfig, height: int, widt
 def decode_image(params: dict, latents: list, config: ModelConfig, height: int, width: int):
     """Reconstruction (C, H, W) clipped to [0, 1] from (rounded) latents."""
     f = features(params, latents, config, height, width)
-    return jnp.clip(synthesize(params["synthesis"], f), 0.0, 1.0)
+    return jnp.clip(synthesize(params["synthesis"], f, config), 0.0, 1.0)
 
 
 def rd_terms(params: dict, latents: list, config: ModelConfig, image: jnp.ndarray):
     """(mse, bits) of an image (C, H, W) given latents already passed through a quantizer."""
     c, h, w = image.shape
     f = features(params, latents, config, h, w)
-    se = squared_error(params["synthesis"], f, image)
+    se = squared_error(params["synthesis"], f, image, config)
     return se / image.size, rate_bits(params, latents, config)
 
 

@@ -2,9 +2,10 @@
 
 c3: C3's convention — multiplications only, biases and activations not counted, bilinear
     interpolation counted as 8 per pixel per upsampled grid. C3's Kodak configuration gives 1770.
-full: every floating-point operation the decoder performs (multiplies, adds, bias adds, ReLUs,
-    the residual adds and the final clip), divided by 2 — "MAC equivalents" that can be checked
-    against XLA's cost analysis of the compiled decoder.
+full: every floating-point operation the decoder performs (multiplies, adds, bias adds,
+    activations: a ReLU 1, a tanh-form GELU 8 and its tanh, the residual adds and the final clip),
+    divided by 2 — "MAC equivalents" that can be checked against XLA's cost analysis (flops plus
+    transcendentals) of the compiled decoder.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from coolchic.config import ModelConfig
 from coolchic.model.latents import grid_shapes, pyramid
 from coolchic.model.upsampling import MAX_PHASE_FACTOR
 
+ACTIVATION_OPS = {"relu": 1, "gelu": 9}  # GELU, tanh form: 8 arithmetic operations and a tanh
 
-def _mlp(dims, *, full: bool) -> float:
-    """Per-position cost of an MLP with ReLU between layers."""
+
+def _mlp(dims, *, full: bool, activation: str = "relu") -> float:
+    """Per-position cost of an MLP with the activation between layers."""
     total = 0.0
+    act = ACTIVATION_OPS[activation]
     for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
         if full:
-            total += (2 * a * b + b + (b if i < len(dims) - 2 else 0)) / 2
+            total += (2 * a * b + b + (act * b if i < len(dims) - 2 else 0)) / 2
         else:
             total += a * b
     return total
@@ -55,11 +59,12 @@ def macs_per_pixel(config: ModelConfig, height: int = 512, width: int = 768, con
             up += ch * per_out * (2 * h * w + 4 * h * w) / n_pix
 
     c = config.out_channels
-    syn = _mlp((config.n_grids, *config.synth_hidden, c), full=full)
+    syn = _mlp((config.n_grids, *config.synth_hidden, c), full=full, activation=config.synth_activation)
     if full:
         # convs as implemented: one conv per input channel, summed with the bias (c * c adds),
-        # plus the residual add; then the final clip
-        syn += config.synth_convs * (2 * 9 * c * c + c * c + c) / 2 + c
+        # plus the residual add, the activations between convs; then the final clip
+        acts = ACTIVATION_OPS[config.synth_activation] * c * max(config.synth_convs - 1, 0) * config.conv_activation
+        syn += (config.synth_convs * (2 * 9 * c * c + c * c + c) + acts) / 2 + c
     else:
         syn += config.synth_convs * 9 * c * c
     return {"arm": arm, "upsampling": up, "synthesis": syn, "total": arm + up + syn}
