@@ -42,11 +42,14 @@ def test_bf16_rounds_to_nearest_and_group_scales_are_representable():
 
 def test_group_codes_round_trip_in_both_layouts():
     steps = {m: (5 + i, 9 + i) for i, m in enumerate(MODULES)}
-    codes = {m: [GroupCode(1000 * i + 3, 0.75), GroupCode(0, 0.1015625)] for i, m in enumerate(MODULES)}
-    for compact, size in ((True, 3 * (2 + 2 * 2) + 2 + 2 + 2 * 2), (False, 3 * (2 + 2 * 8))):
+    codes = {m: [GroupCode(1000 * i + 3, 0.75), GroupCode(0, 1.0)] for i, m in enumerate(MODULES)}
+    assert group_code(np.zeros(7, np.int64)) == GroupCode(0, 1.0)
+    for compact, size in ((True, 3 * (2 + 2 + 1) + 1 + 2 + 2), (False, 3 * (2 + 2 * 8))):
         w = Writer()
         write_modules(w, steps, codes, compact=compact)
-        assert len(w.getvalue()) == size  # r varints: 1, 2 and 2 bytes for 3, 1003, 2003
+        # compact: steps, then r varints of 1, 2 and 2 bytes for 3, 1003, 2003 with their scales,
+        # and a lone 0 for each all-zero group
+        assert len(w.getvalue()) == size
         assert read_modules(Reader(w.getvalue()), compact=compact) == (steps, codes)
 
 

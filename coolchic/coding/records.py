@@ -90,14 +90,16 @@ def check(cond: bool, msg: str) -> None:
 
 def write_modules(w: Writer, steps: dict, codes: dict, compact: bool = True) -> None:
     """Per module: weight/bias step exponents, then (support, scale) of each coded group: the
-    support as a varint and the scale as bfloat16 (compact, image format 2), or u32 and f32."""
+    support as a varint and, unless it is 0, the scale as bfloat16 (compact, format 2), or u32
+    and f32."""
     for m in MODULES:
         kw, kb = steps[m]
         w.put("bb", kw, kb)
         for code in codes[m]:
             if compact:
                 w.varint(code.r)
-                w.put("H", bf16_bits(code.scale))
+                if code.r:  # r = 0: all zeros, no scale needed
+                    w.put("H", bf16_bits(code.scale))
             else:
                 w.put("If", code.r, code.scale)
 
@@ -113,7 +115,8 @@ def read_modules(r: Reader, compact: bool = True) -> tuple[dict, dict]:
         for g in ("weights", "biases"):
             what = f"{m} {g} code"
             if compact:
-                rr, scale = r.varint(what), bf16_value(r.get("H", what))
+                rr = r.varint(what)
+                scale = bf16_value(r.get("H", what)) if rr else 1.0
             else:
                 rr, scale = r.get("If", what)
             check(rr <= 1 << 20 and np.isfinite(scale) and 0 < scale < 1e7, f"{m} {g} code parameters out of range")

@@ -4,6 +4,8 @@ Each module (arm, upsampling, synthesis) has a weight step 2^-kw and a bias step
 two, so the ARM's integers are exact in fixed point). Each group of integers (a module's weights,
 its biases) is coded with a zero-mean QuantizedLaplace on [-R, R] whose scale and R are in the
 header. The steps are chosen per module on a 7 x 7 grid, minimising MSE + lambda * total bpp.
+(C3 searches one weight and one bias step from 5e-5 ... 1e-2 for all modules; powers of two here
+keep the ARM's fixed point exact, and each module gets its own.)
 """
 
 from __future__ import annotations
@@ -74,8 +76,10 @@ def bf16_value(bits: int) -> float:
 
 def group_code(ints: np.ndarray) -> GroupCode:
     """Support and Laplace scale (mean |int|, at least 0.1, rounded to bfloat16: the header
-    stores it in 2 bytes) of one group."""
+    stores it in 2 bytes) of one group; scale 1 for an all-zero group."""
     r = int(np.abs(ints).max(initial=0))
+    if r == 0:  # all zeros: no symbols, and format 2 stores no scale
+        return GroupCode(0, 1.0)
     scale = bf16_value(bf16_bits(max(np.mean(np.abs(ints)) if ints.size else 1.0, 0.1)))
     return GroupCode(r, scale)
 

@@ -51,7 +51,9 @@ def gather_context(padded: jnp.ndarray, config: ModelConfig, rows: int, width: i
 
 
 # Hidden activations are clipped to [0, HIDDEN_MAX] (a bounded ReLU) in training and in the
-# fixed-point coder alike: the bound keeps every integer accumulator of the coder exact.
+# fixed-point coder alike: the bound keeps every integer accumulator of the coder exact. Differs
+# from C3 (GELU) on purpose: a float GELU ARM fitted no better (kodim01 crop, lambda 1e-3, 3000
+# steps: RD cost before weight quantization 1.6763e-3 against 1.6738e-3 with this one).
 HIDDEN_MAX = 64.0
 
 

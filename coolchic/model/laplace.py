@@ -2,7 +2,9 @@
 
 P(y) = F(y + 1/2) - F(y - 1/2) with F the Laplace CDF, floored at 2^-16 so that no latent costs
 more than 16 bits and gradients stay finite. Scales are parameterised by their log, clipped to
-[LOG_SCALE_MIN, LOG_SCALE_MAX] (b in [0.0067, 148]), the range the fixed-point coder supports.
+[LOG_SCALE_MIN, LOG_SCALE_MAX] (b in [0.0067, 148]), the range the fixed-point coder supports
+(C3 clips b to [1e-3, 150] in units of its 0.4 latent step, i.e. [0.0025, 375] here: a
+difference only for latents that cost almost nothing or are nearly uniform).
 """
 
 from __future__ import annotations
