@@ -12,7 +12,8 @@ and no header). Crops are the centred size x size crop of each Kodak image. `--s
 architecture fields of the preset (e.g. `--set latent_gain=1` for an ablation); the row records them.
 
 C3 itself is run by hand from its repository (never committed here): a C3 result file is JSON with
-image, lmbda, steps, psnr, bpp_total and optionally bpp_latents / psnr_before_quantization;
+image, lmbda, steps, psnr and bpp_total (or only rd_cost) and optionally bpp_latents /
+psnr_before_quantization (the runs behind the README's table: benchmarks/results/c3_reference/);
 rows with a matching (image, lambda, steps) get C3's figures and the ratios beside ours.
 The output file is rewritten after every row and a re-run skips rows already there.
 """
@@ -104,11 +105,14 @@ def row_for(img: Image, name: str, box: list, lm: float, args, config, settings:
 def with_c3(row: dict, ref: dict | None) -> dict:
     if ref is None:
         return row
-    c3_cost = 10 ** (-ref["psnr"] / 10) + row["lmbda"] * ref["bpp_total"]
+    if "psnr" in ref and "bpp_total" in ref:
+        c3_cost = 10 ** (-ref["psnr"] / 10) + row["lmbda"] * ref["bpp_total"]
+    else:  # a run known only by its RD cost
+        c3_cost = ref["rd_cost"]
     out = {
         **row,
-        "c3_psnr": ref["psnr"],
-        "c3_bpp_total": ref["bpp_total"],
+        "c3_psnr": ref.get("psnr"),
+        "c3_bpp_total": ref.get("bpp_total"),
         "c3_rd_cost": c3_cost,
         "rd_cost_ratio": row["rd_cost"] / c3_cost,
     }
