@@ -14,7 +14,7 @@ architecture fields of the preset (e.g. `--set latent_gain=1` for an ablation); 
 C3 itself is run by hand from its repository (never committed here): a C3 result file is JSON with
 image, lmbda, steps, psnr and bpp_total (or only rd_cost) and optionally bpp_latents /
 psnr_before_quantization (the runs behind the README's table: benchmarks/results/c3_reference/);
-rows with a matching (image, lambda, steps) get C3's figures and the ratios beside ours.
+rows with a matching (image, lambda, steps) get C3's figures and the ratios to the mean of its runs.
 The output file is rewritten after every row and a re-run skips rows already there.
 """
 
@@ -55,12 +55,13 @@ def overrides(items: list[str]) -> dict:
 
 
 def c3_rows(paths: list[str]) -> dict:
+    """(image, lambda, steps) -> the C3 runs given for it (several runs: C3's seed spread)."""
     rows = {}
     for p in paths:
         with open(p) as f:
             data = json.load(f)
         for r in data if isinstance(data, list) else [data]:
-            rows[(r["image"], float(r["lmbda"]), int(r["steps"]))] = r
+            rows.setdefault((r["image"], float(r["lmbda"]), int(r["steps"])), []).append(r)
     return rows
 
 
@@ -102,23 +103,41 @@ def row_for(img: Image, name: str, box: list, lm: float, args, config, settings:
     }
 
 
-def with_c3(row: dict, ref: dict | None) -> dict:
-    if ref is None:
-        return row
+C3_FIELDS = ("psnr", "bpp_total", "bpp_latents", "psnr_before_quantization")
+
+
+def _c3_costs(ref: dict, lmbda: float) -> tuple[float, float | None]:
+    """(RD cost, RD cost before weight quantization or None) of one C3 run."""
     if "psnr" in ref and "bpp_total" in ref:
-        c3_cost = 10 ** (-ref["psnr"] / 10) + row["lmbda"] * ref["bpp_total"]
+        cost = 10 ** (-ref["psnr"] / 10) + lmbda * ref["bpp_total"]
     else:  # a run known only by its RD cost
-        c3_cost = ref["rd_cost"]
+        cost = ref["rd_cost"]
+    before = None
+    if "bpp_latents" in ref and "psnr_before_quantization" in ref:
+        before = 10 ** (-ref["psnr_before_quantization"] / 10) + lmbda * ref["bpp_latents"]
+    return cost, before
+
+
+def with_c3(row: dict, refs: list | None) -> dict:
+    """The row with C3's figures beside it: the mean over the C3 runs given, and each run's."""
+    if not refs:
+        return row
+    stale = ("rd_cost_ratio", "rd_cost_before_ratio")
+    row = {k: v for k, v in row.items() if not k.startswith("c3_") and k not in stale}
+    costs = [_c3_costs(r, row["lmbda"]) for r in refs]
+    c3_cost = float(np.mean([c for c, _ in costs]))
     out = {
         **row,
-        "c3_psnr": ref.get("psnr"),
-        "c3_bpp_total": ref.get("bpp_total"),
+        "c3_runs": [{k: r.get(k) for k in C3_FIELDS} for r in refs],
+        "c3_rd_costs": [c for c, _ in costs],
         "c3_rd_cost": c3_cost,
         "rd_cost_ratio": row["rd_cost"] / c3_cost,
     }
-    if "bpp_latents" in ref and "psnr_before_quantization" in ref:
-        c3_before = 10 ** (-ref["psnr_before_quantization"] / 10) + row["lmbda"] * ref["bpp_latents"]
+    befores = [b for _, b in costs if b is not None]
+    if befores:
+        c3_before = float(np.mean(befores))
         out.update(
+            c3_rd_costs_before_weight_quantization=befores,
             c3_rd_cost_before_weight_quantization=c3_before,
             rd_cost_before_ratio=row["rd_cost_before_weight_quantization"] / c3_before,
         )
