@@ -78,6 +78,8 @@ _ARM = Widths("ARM", max_count=8, max_width=256)
 _SYNTH = Widths("synthesis", max_count=8, max_width=256)
 _CONVS = U8("synthesis conv count", range(9))
 _ACTIVATION = Choice("synthesis activation", ("relu", "gelu"))
+_PADDING = Choice("conv padding", ("zero", "edge"))
+PARAMETERISATIONS = ("plain", "c3")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,15 +131,15 @@ class ModelConfig:
         ("synth_convs", _CONVS),
         ("synth_activation", _ACTIVATION),  # from format version 2 on
         ("conv_activation", Flag("conv activation flag")),
-        ("conv_padding", Choice("conv padding", ("zero", "edge"))),
+        ("conv_padding", _PADDING),
     )
 
     def __post_init__(self):
-        if self.synth_activation not in ("relu", "gelu"):
+        if self.synth_activation not in _ACTIVATION.names:
             raise ValueError(f"unknown synthesis activation {self.synth_activation!r}")
-        if self.conv_padding not in ("zero", "edge"):
+        if self.conv_padding not in _PADDING.names:
             raise ValueError(f"unknown conv padding {self.conv_padding!r}")
-        if self.parameterisation not in ("plain", "c3"):
+        if self.parameterisation not in PARAMETERISATIONS:
             raise ValueError(f"unknown parameterisation {self.parameterisation!r}")
         if not 1 <= self.n_grids <= 12:
             raise ValueError(f"n_grids must be in [1, 12], got {self.n_grids}")
