@@ -5,6 +5,8 @@ The recipe reaches coolchic through the `coolchic.recipes` entry point (pyprojec
 coolchic never imports this package itself.
 """
 
+from coolchic.fitting.soft_round import soft_round, soft_round_conditional_mean, soft_round_inverse
+
 from .adaptive import DEFAULT_ARCHITECTURES, AdaptiveResult, adaptive_search, fit_adaptive
 from .kumaraswamy import (
     kumaraswamy_b,
@@ -15,7 +17,6 @@ from .kumaraswamy import (
     kumaraswamy_noise_like,
 )
 from .recipe import SoftRoundNoise, SoftRoundSTE, c3_recipe, linear_anneal, soft_round_noise, soft_round_ste
-from .soft_round import soft_round, soft_round_conditional_mean, soft_round_inverse
 
 __all__ = [
     "DEFAULT_ARCHITECTURES",

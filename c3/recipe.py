@@ -25,15 +25,11 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from coolchic.fitting.recipes import Recipe, Stage, constant_lr, cosine_lr
+from coolchic.fitting.optimizers import Adam
+from coolchic.fitting.recipes import Recipe, Stage, constant_lr, cosine_lr, linear_anneal
+from coolchic.fitting.soft_round import soft_round, soft_round_conditional_mean
 
 from .kumaraswamy import kumaraswamy_noise_like
-from .soft_round import soft_round, soft_round_conditional_mean
-
-
-def linear_anneal(start: float, end: float, progress):
-    """start + (end - start) * progress, progress clipped to [0, 1] (C3: optax.linear_schedule)."""
-    return start + (end - start) * jnp.clip(progress, 0.0, 1.0)
 
 
 def soft_round_noise(latents: list, key, temperature, kumaraswamy_a) -> list:
@@ -98,7 +94,7 @@ def c3_recipe(steps: int, *, ste_fraction: float = 1 / 11, plateau_patience: int
     if steps < 1:
         raise ValueError("steps must be >= 1")
     s2 = max(1, round(steps * ste_fraction)) if steps >= 2 else 0
-    stages = [Stage("soft_round", steps - s2, SoftRoundNoise(), cosine_lr(1e-2), clip_norm=0.1)]
+    stages = [Stage("soft_round", steps - s2, SoftRoundNoise(), cosine_lr(1e-2), Adam(0.1))]
     if s2:
         stages.append(
             Stage(
@@ -106,7 +102,7 @@ def c3_recipe(steps: int, *, ste_fraction: float = 1 / 11, plateau_patience: int
                 s2,
                 SoftRoundSTE(1e-4),
                 constant_lr(1e-4),
-                clip_norm=0.1,
+                Adam(0.1),
                 keep_best=True,
                 plateau_factor=0.8,
                 plateau_patience=plateau_patience,

@@ -20,6 +20,7 @@ from c3 import (
     soft_round_inverse,
 )
 from coolchic.config import ModelConfig, causal_context
+from coolchic.fitting.optimizers import Adam
 from coolchic.fitting.recipes import RECIPES, get_recipe
 
 SMALL = ModelConfig(n_grids=4, context=causal_context(5), arm_hidden=(8, 8), synth_hidden=(8,))
@@ -156,7 +157,7 @@ def test_c3_recipe_values():
     r = get_recipe("c3", 110_000)
     s1, s2 = r.stages
     assert (s1.steps, s2.steps, r.steps) == (100_000, 10_000, 110_000)  # C3's Kodak budget
-    assert s1.clip_norm == s2.clip_norm == 0.1
+    assert s1.optimizer == s2.optimizer == Adam(0.1)
     assert np.isclose(float(s1.learning_rate(0.0)), 1e-2) and float(s1.learning_rate(1.0)) < 1e-9
     assert np.isclose(float(s2.learning_rate(0.7)), 1e-4)
     assert s2.keep_best and (s2.plateau_factor, s2.plateau_patience) == (0.8, 20) and not s1.keep_best

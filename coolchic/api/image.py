@@ -58,7 +58,7 @@ def fit_image(
     t0 = time.perf_counter()
     seeds = list(range(seed, seed + candidates))
     prune = (prune_after, keep) if prune_after else None
-    rec = get_recipe(recipe, steps)
+    rec = get_recipe(recipe, steps, lmbda)
     if adaptive:
         search = SEARCHES.lookup(DEFAULT_SEARCH)
         result = search(x, config, rec, lmbda, seeds=seeds, progress=progress, prune=prune)
@@ -147,7 +147,7 @@ def encode_images(
     results = fit_batch(
         [image_to_chw(im) for im in imgs],
         config,
-        get_recipe(recipe, steps),
+        get_recipe(recipe, steps, lmbda),
         lmbda,
         seed,
         progress=progress,

@@ -72,7 +72,9 @@ def fit_patches(
     configs = [config] * len(patches)
     if offset_steps and config.prev_window[0] and patches[0].shape[1] > 1 and offset_steps < steps:
         base = dataclasses.replace(config, prev_offsets=())
-        pre = fit_batch(patches, base, get_recipe(recipe, offset_steps), lmbda, seed, progress=progress, batch=batch)
+        pre = fit_batch(
+            patches, base, get_recipe(recipe, offset_steps, lmbda), lmbda, seed, progress=progress, batch=batch
+        )
         configs = [
             dataclasses.replace(base, prev_offsets=best_offsets(base.scale_latents(r.params["latents"]), radius))
             for r in pre
@@ -82,7 +84,13 @@ def fit_patches(
     for cfg in dict.fromkeys(configs):  # distinct configs, in order
         idx = [i for i, c in enumerate(configs) if c == cfg]
         fits = fit_batch(
-            [patches[i] for i in idx], cfg, get_recipe(recipe, steps), lmbda, seed, progress=progress, batch=batch
+            [patches[i] for i in idx],
+            cfg,
+            get_recipe(recipe, steps, lmbda),
+            lmbda,
+            seed,
+            progress=progress,
+            batch=batch,
         )
         for i, r in zip(idx, fits):
             results[i] = (r, cfg)

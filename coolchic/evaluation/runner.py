@@ -241,7 +241,7 @@ def _checked_inputs(paths, lmbdas, steps, preset, recipe, out, crop, batch, jobs
     steps = int(steps) if steps is not None else int(p.steps)
     if steps < 1:
         raise EvalError(f"steps must be >= 1, got {steps}")
-    get_recipe(recipe, steps)  # fail early on an unknown recipe
+    get_recipe(recipe, steps)  # fail early on an unknown recipe or budget
     out_dir = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(out_dir):
         raise EvalError(f"output directory {out_dir} does not exist")

@@ -62,7 +62,7 @@ def fit(
     progress: bool = True,
     params: dict | None = None,
     batch: str | None = None,
-    prune: tuple[int, int] | None = None,
+    prune: tuple | None = None,
 ) -> FitResult:
     """Fit the model to one image (C, H, W) in [0, 1] (or a video (C, T, H, W)).
 
@@ -75,12 +75,17 @@ def fit(
     batch: how several seeds are fitted: "vmap", "map" (both one compiled loop), "serial" or
         "threads" (separate fits, one after the other or concurrently); default batch_mode(). One
         candidate is always fitted alone, as a lax.map over one.
-    prune: (after, keep) — early pruning of candidates, as Cool-chic's restarts: every seed is
-        fitted for `after` steps, the `keep` lowest RD costs go on to the end (resumed from their
-        checkpoints, so they follow exactly their unpruned paths). Separate fits only.
+    prune: (after, keep), or several such rounds — early pruning of candidates, as Cool-chic's
+        warm-up: every seed is fitted for `after` steps, the `keep` lowest RD costs go on (resumed
+        from their checkpoints, so they follow exactly their unpruned paths). Separate fits only.
+    With one seed and no pruning asked for, the recipe's own candidates and pruning apply
+    (coolchic5: 5 seeds from `seed` on, pruned to 2 then 1).
     """
-    batch = batch or batch_mode(separate=prune is not None)
     seeds = list(seeds) if seeds else [seed]
+    if prune is None and len(seeds) == 1 and recipe.candidates > 1:
+        seeds = list(range(seeds[0], seeds[0] + recipe.candidates))
+        prune = recipe.prune or None
+    batch = batch or batch_mode(separate=prune is not None)
     if prune is not None:
         return _fit_pruned(
             image,
@@ -88,7 +93,7 @@ def fit(
             recipe,
             lmbda,
             seeds,
-            *prune,
+            _prune_rounds(prune),
             batch=batch,
             chunk=chunk,
             checkpoint_dir=checkpoint_dir,
@@ -123,7 +128,11 @@ def fit_batch(
 ) -> list[FitResult]:
     """Fit several same-shape targets (images (C, H, W) or video patches (C, T, H, W)), each its
     own model: as separate fits by default (batch_mode(separate=True)), or together in one
-    compiled loop with batch="vmap" or "map" (see batch_mode). Returns one FitResult per target, in order."""
+    compiled loop with batch="vmap" or "map" (see batch_mode). Returns one FitResult per target, in order.
+    A recipe with candidates of its own (coolchic5) fits the targets one after the other, each as `fit`."""
+    if recipe.candidates > 1:
+        each = batch if batch in SEPARATE else None  # its pruning needs separate fits
+        return [fit(im, config, recipe, lmbda, seed, chunk=chunk, progress=progress, batch=each) for im in images]
     images = np.stack([np.asarray(im, np.float32) for im in images])
     return _fit_targets(
         images, config, recipe, lmbda, seed, batch=batch or batch_mode(separate=True), chunk=chunk, progress=progress
@@ -176,16 +185,28 @@ def _fit_seeds(
     return _best(fit_together(image, config, recipe, lmbda, seeds, mode=mode, checkpoint_dir=checkpoint_dir, **kw))
 
 
+def _prune_rounds(prune) -> tuple[tuple[int, int], ...]:
+    """(after, keep) or a sequence of them -> a tuple of rounds."""
+    rounds = (prune,) if isinstance(prune[0], int) else prune
+    return tuple((int(after), int(keep)) for after, keep in rounds)
+
+
 def _fit_pruned(
-    image, config, recipe, lmbda, seeds, after, keep, *, batch, chunk, checkpoint_dir, progress, params
+    image, config, recipe, lmbda, seeds, rounds, *, batch, chunk, checkpoint_dir, progress, params
 ) -> FitResult:
-    """fit(..., prune=(after, keep)): see fit."""
+    """fit(..., prune=rounds): see fit."""
     if batch not in SEPARATE:
         raise ValueError(f"early pruning works with separate fits (batch {' or '.join(map(repr, SEPARATE))})")
-    if not 0 < keep < len(seeds):
-        raise ValueError(f"keep must be between 1 and the number of candidates - 1, got {keep} of {len(seeds)}")
-    if not 0 < after < recipe.steps:
-        raise ValueError(f"prune after {after} steps: must be between 1 and the budget - 1 ({recipe.steps - 1})")
+    alive, done_at = len(seeds), 0
+    for after, keep in rounds:
+        if not 0 < keep < alive:
+            raise ValueError(f"keep must be between 1 and the number of candidates - 1, got {keep} of {alive}")
+        if not done_at < after < recipe.steps:
+            raise ValueError(
+                f"prune after {after} steps: must be after the previous round ({done_at}) and before the budget "
+                f"({recipe.steps})"
+            )
+        alive, done_at = keep, after
     with tempfile.TemporaryDirectory() as tmp:
         root = checkpoint_dir or tmp
         run = lambda s, **kw: _fit_one(
@@ -200,15 +221,20 @@ def _fit_pruned(
             checkpoint_dir=os.path.join(root, f"seed{s}"),
             **kw,
         )
-        runs, t_early = _each(lambda s: run(s, stop_after=after), seeds, batch)
-        early = dict(zip(seeds, runs))
-        kept = sorted(seeds, key=lambda s: early[s].candidates[0]["rd_cost"])[:keep]
-        runs, t_done = _each(run, kept, batch)
+        kept, pruned, seconds = list(seeds), {}, 0.0
+        for after, keep in rounds:
+            runs, t = _each(lambda s, after=after: run(s, stop_after=after), kept, batch)
+            rd = {s: r.candidates[0]["rd_cost"] for s, r in zip(kept, runs)}
+            ranked = sorted(kept, key=rd.get)
+            pruned.update(
+                {s: {**r.candidates[0], "pruned_at": after} for s, r in zip(kept, runs) if s not in ranked[:keep]}
+            )
+            kept, seconds = ranked[:keep], seconds + t
+        runs, t = _each(run, kept, batch)
         done = dict(zip(kept, runs))
     chosen_seed = min(kept, key=lambda s: done[s].candidates[0]["rd_cost"])
-    rows = [done[s].candidates[0] if s in done else {**early[s].candidates[0], "pruned_at": after} for s in seeds]
-    seconds = t_early + t_done
-    return dataclasses.replace(done[chosen_seed], candidates=rows, chosen=seeds.index(chosen_seed), seconds=seconds)
+    rows = [done[s].candidates[0] if s in done else pruned[s] for s in seeds]
+    return dataclasses.replace(done[chosen_seed], candidates=rows, chosen=seeds.index(chosen_seed), seconds=seconds + t)
 
 
 def _fit_targets(

@@ -2,19 +2,27 @@
 
 The fitting loop (coolchic.fitting.loop) knows nothing about Cool-chic or C3: a stage says how many steps
 it runs, how latents are quantized (a function of the stage progress), the learning rate (a
-function of the stage progress), the gradient clipping, and whether to keep the best parameters
+function of the stage progress), the optimizer (coolchic.fitting.optimizers), and whether to keep the best parameters
 or reduce the learning rate on plateaus. Cool-chic's and C3's recipes are two values of this type.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 
 import coolchic.fitting.quantizers as quantizers
+from coolchic.fitting.optimizers import Adam
 from coolchic.plugins import Registry
+
+
+def linear_anneal(start: float, end: float, progress):
+    """start + (end - start) * progress, progress clipped to [0, 1] (C3: optax.linear_schedule)."""
+    return start + (end - start) * jnp.clip(progress, 0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +51,7 @@ class Stage:
     steps: int
     quantize: Callable  # (latents, key, progress) -> latents
     learning_rate: Callable  # progress -> lr
-    clip_norm: float = 1.0
+    optimizer: Any = Adam()  # an optimizer value: .transform() -> optax direction
     keep_best: bool = False  # keep the parameters with the lowest loss seen in this stage
     plateau_factor: float = 1.0  # < 1: multiply lr by this after `plateau_patience` steps w/o gain
     plateau_patience: int = 0
@@ -53,12 +61,28 @@ class Stage:
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
+    """Stages, and the candidates a fit of one seed starts with: `candidates` seeds, pruned by
+    `prune` rounds of (after so many steps, keep so many), the best one returned (Cool-chic 5's
+    warm-up). A caller that asks for candidates or pruning itself overrides both."""
+
     name: str
     stages: tuple[Stage, ...]
+    candidates: int = 1
+    prune: tuple[tuple[int, int], ...] = ()
 
     @property
     def steps(self) -> int:
+        """Steps of one candidate that runs to the end."""
         return sum(s.steps for s in self.stages)
+
+    @property
+    def total_steps(self) -> int:
+        """Steps of all candidates together (Cool-chic 5's iteration count)."""
+        total, alive, done = 0, self.candidates, 0
+        for after, keep in self.prune:
+            total += alive * (after - done)
+            alive, done = keep, after
+        return total + alive * (self.steps - done)
 
 
 def coolchic_recipe(steps: int) -> Recipe:
@@ -67,13 +91,14 @@ def coolchic_recipe(steps: int) -> Recipe:
     if steps < 1:
         raise ValueError("steps must be >= 1")
     s2 = max(1, steps // 10) if steps >= 2 else 0
-    stages = [Stage("noise", steps - s2, quantizers.uniform_noise, cosine_lr(1e-2), clip_norm=1.0)]
+    stages = [Stage("noise", steps - s2, quantizers.uniform_noise, cosine_lr(1e-2), Adam(1.0))]
     if s2:
-        stages.append(Stage("ste", s2, quantizers.straight_through, constant_lr(1e-4), clip_norm=1.0, keep_best=True))
+        stages.append(Stage("ste", s2, quantizers.straight_through, constant_lr(1e-4), Adam(1.0), keep_best=True))
     return Recipe("coolchic", tuple(stages))
 
 
-# Recipe factories by name: `coolchic` here, `c3` from the c3 package's entry point
+# Recipe factories by name: `coolchic` here, `coolchic5` from coolchic.fitting.coolchic5 (registered
+# by the package), `c3` from the c3 package's entry point
 # (pyproject.toml), and whatever a user registers (`RECIPES["mine"] = factory`).
 RECIPES = Registry("coolchic.recipes", "recipe")
 RECIPES["coolchic"] = coolchic_recipe
@@ -81,6 +106,10 @@ RECIPES["coolchic"] = coolchic_recipe
 DEFAULT_RECIPE = "c3"
 
 
-def get_recipe(name: str, steps: int) -> Recipe:
-    """The recipe `name` over `steps` steps."""
-    return RECIPES.lookup(name)(steps)
+def get_recipe(name: str, steps: int, lmbda: float | None = None) -> Recipe:
+    """The recipe `name` over `steps` steps; lmbda goes to factories that take it (Cool-chic 5's
+    warm-up noise depends on it)."""
+    factory = RECIPES.lookup(name)
+    if lmbda is not None and "lmbda" in inspect.signature(factory).parameters:
+        return factory(steps, lmbda=lmbda)
+    return factory(steps)

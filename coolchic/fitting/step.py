@@ -41,17 +41,13 @@ class FitState:
     bpp: jnp.ndarray
 
 
-def _optimizer(clip_norm) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(clip_norm), optax.scale_by_adam())
-
-
 def init_state(params, stage: Stage, key, opt_state=None) -> FitState:
     f32 = lambda v: jnp.asarray(v, jnp.float32)
     # Fresh buffers for every leaf: the chunk function donates its state, and a buffer shared by
     # two leaves (or by params and best_params) cannot be donated twice.
     copy = lambda t: jax.tree.map(lambda a: jnp.array(a, dtype=a.dtype, copy=True), t)
     params = copy(params)
-    opt_state = _optimizer(stage.clip_norm).init(params) if opt_state is None else copy(opt_state)
+    opt_state = stage.optimizer.transform().init(params) if opt_state is None else copy(opt_state)
     return FitState(
         params=params,
         opt_state=opt_state,
@@ -120,9 +116,9 @@ def _bookkeeping(stage: Stage):
 def make_step(config: ModelConfig, stages: tuple[Stage, ...], one_by_one: bool = False):
     """One optimisation step `(state, image, lmbda, stage_length, stage_index) -> state` for any
     stage of a recipe: the stage index is traced, so a recipe compiles once (not once per stage).
-    lax.switch picks the stage's quantizer, learning rate and bookkeeping (keep-best, plateau),
-    each branch written with that stage's flags as constants (a table lookup gives its clip norm):
-    one compile instead of one per stage, at the same time per step."""
+    lax.switch picks the stage's quantizer, learning rate, optimizer and bookkeeping (keep-best,
+    plateau), each branch written with that stage's flags as constants: one compile instead of
+    one per stage, at the same time per step."""
 
     def chosen(fns):  # (si, *args) -> fns[si](*args)
         if len(fns) == 1:
@@ -131,7 +127,10 @@ def make_step(config: ModelConfig, stages: tuple[Stage, ...], one_by_one: bool =
 
     quantize = chosen([s.quantize for s in stages])
     learning_rate = chosen([s.learning_rate for s in stages])
-    clip_norms = jnp.asarray([s.clip_norm for s in stages], jnp.float32)
+    # One branch per distinct optimizer (C3's two stages share one).
+    optimizers = list(dict.fromkeys(s.optimizer for s in stages))
+    which = jnp.asarray([optimizers.index(s.optimizer) for s in stages], jnp.int32)
+    optimizer_update = chosen([o.transform().update for o in optimizers])
     bookkeeping = chosen([_bookkeeping(s) for s in stages])
 
     def objective(params, si, key, progress, image, lmbda):
@@ -146,7 +145,7 @@ def make_step(config: ModelConfig, stages: tuple[Stage, ...], one_by_one: bool =
         progress = state.step.astype(jnp.float32) / jnp.maximum(total, 1).astype(jnp.float32)
         key = jax.random.fold_in(state.key, state.step)
         (loss, (mse, bpp)), grads = grad_fn(state.params, si, key, progress, image, lmbda)
-        updates, opt_state = _optimizer(clip_norms[si]).update(grads, state.opt_state, state.params)
+        updates, opt_state = optimizer_update(which[si], grads, state.opt_state, state.params)
         lr = learning_rate(si, progress) * state.lr_scale
         params = optax.apply_updates(state.params, jax.tree.map(lambda u: -lr * u, updates))
         return bookkeeping(si, state, params, opt_state, loss, mse, bpp)

@@ -1,9 +1,9 @@
 """Soft rounding (Agustsson & Theis 2020, "Universally Quantized Neural Compression", Sec. 4.1).
 
-A smooth, invertible stand-in for `round` used by C3 to anneal from noise-based training toward
-hard quantization. Same definitions as C3's reference (`model/latents.py` of
-google-deepmind/c3_neural_compression): the temperature `t` is the reciprocal of the paper's alpha;
-t -> 0 gives rounding, t -> inf gives the identity.
+A smooth, invertible stand-in for `round` used by C3 and Cool-chic 5 to anneal from noise-based
+training toward hard quantization. Same definitions as C3's reference (`model/latents.py` of
+google-deepmind/c3_neural_compression; Cool-chic 5's `softround` is s_t too): the temperature `t`
+is the reciprocal of the paper's alpha; t -> 0 gives rounding, t -> inf gives the identity.
 
 Numerical safety (not in C3's code): `t` is clamped to [1e-20, 1e20], so t = 0 (which would give
 0/0 at half-integers) and t = inf (C3's `None`, which gives 0/0 everywhere) are both finite, and
