@@ -1,21 +1,24 @@
 """Equal-budget comparison with C3's own code: the same crops, lambdas and steps, JSON rows.
 
     python benchmarks/vs_c3.py [--images 1 3 23] [--size 256] [--lmbdas 1e-3 4e-3] [--steps 3000]
-                               [--preset c3-kodak] [--recipe c3] [--set FIELD=VALUE ...]
+                               [--preset c3-kodak] [--recipe c3] [--seeds 0 1 2] [--set FIELD=VALUE ...]
                                [--c3 C3_RESULT.json ...] [--out benchmarks/results/vs_c3.json]
 
 For every (crop, lambda) it fits with ours and writes one row with the quantities C3 reports:
 before weight quantization, MSE + lambda * latent bpp (hard-rounded latents under the float ARM,
-as C3's `loss` before its network search); after it, from the real file bytes, MSE + lambda * bpp
-(header, weights and range-coded latents; C3's `bpp_total` counts ideal latent and network bits
-and no header). Crops are the centred size x size crop of each Kodak image. `--set` overrides
-architecture fields of the preset (e.g. `--set latent_gain=1` for an ablation); the row records them.
+the reconstruction also rounded to 8 bits, as C3's `loss` before its network search); after it, from
+the real file bytes, MSE + lambda * bpp (header, weights and range-coded latents; C3's `bpp_total`
+counts ideal latent and network bits and no header). Crops are the centred size x size crop of
+each Kodak image. `--set` overrides architecture fields of the preset (e.g. `--set latent_gain=1`
+for an ablation); the row records them.
 
 C3 itself is run by hand from its repository (never committed here): a C3 result file is JSON with
 image, lmbda, steps, psnr and bpp_total (or only rd_cost) and optionally bpp_latents /
 psnr_before_quantization (the runs behind the README's table: benchmarks/results/c3_reference/);
 rows with a matching (image, lambda, steps) get C3's figures and the ratios to the mean of its runs.
-The output file is rewritten after every row and a re-run skips rows already there.
+The output file is rewritten after every row and a re-run skips rows already there. With several
+seeds, `summary` has one entry per (crop, lambda): the mean of our seeds' RD costs, and its ratio
+to C3's mean (a single seed's ratio also carries the luck of its initial draw).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ import time
 import numpy as np
 from _common import emit, kodak
 
-from coolchic.api.image import code_fit, fit_image
+from coolchic.api.image import code_fit, fit_image, image_to_chw
+from coolchic.fitting.result import evaluate
 from coolchic.io.files import write_json
 from coolchic.io.image import Image, read_image
 from coolchic.presets import get_preset
@@ -70,28 +74,42 @@ def config_record(config) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
-def row_for(img: Image, name: str, box: list, lm: float, args, config, settings: dict) -> dict:
-    t0 = time.perf_counter()
-    result, fitted = fit_image(
-        img, config, lmbda=lm, steps=args.steps, recipe=args.recipe, seed=args.seed, progress=False
-    )
-    fit_seconds = time.perf_counter() - t0
-    _, coded = code_fit(img, result, fitted, t0)
-    mse_fit = 10 ** (-fitted.psnr / 10)
-    mse_file = 10 ** (-coded.psnr / 10)
+def identity(name: str, lm: float, seed: int, args, config, settings: dict) -> dict:
+    """What a row is of: a re-run with all of these the same skips it."""
     return {
         "image": name,
-        "crop": box,
         "lmbda": lm,
         "steps": args.steps,
         "preset": args.preset,
         "recipe": args.recipe,
-        "seed": args.seed,
+        "seed": seed,
         "set": settings,
         "config": config_record(config),
+    }
+
+
+def mse_8bit(result, img: Image) -> float:
+    """MSE of the fit's reconstruction (unquantized weights) rounded to 8 bits, as C3's `eval`
+    measures its before-quantization PSNR."""
+    rec = evaluate(result.params, result.config, image_to_chw(img))["reconstruction"]
+    return float(np.mean((np.round(rec * 255.0) / 255.0 - image_to_chw(img)) ** 2))
+
+
+def row_for(img: Image, name: str, box: list, lm: float, seed: int, args, config, settings: dict) -> dict:
+    t0 = time.perf_counter()
+    result, fitted = fit_image(img, config, lmbda=lm, steps=args.steps, recipe=args.recipe, seed=seed, progress=False)
+    fit_seconds = time.perf_counter() - t0
+    _, coded = code_fit(img, result, fitted, t0)
+    mse_fit, mse_fit_8bit = 10 ** (-fitted.psnr / 10), mse_8bit(result, img)
+    mse_file = 10 ** (-coded.psnr / 10)
+    return {
+        **identity(name, lm, seed, args, config, settings),
+        "crop": box,
         "psnr_before_weight_quantization": fitted.psnr,
+        "psnr_before_weight_quantization_8bit": float(-10 * np.log10(mse_fit_8bit)),
         "bpp_latents_estimated": fitted.bpp_latents,
         "rd_cost_before_weight_quantization": mse_fit + lm * fitted.bpp_latents,
+        "rd_cost_before_weight_quantization_8bit": mse_fit_8bit + lm * fitted.bpp_latents,
         "psnr": coded.psnr,
         "bpp": coded.bpp,
         "bytes_by_part": coded.bytes_by_part,
@@ -118,6 +136,12 @@ def _c3_costs(ref: dict, lmbda: float) -> tuple[float, float | None]:
     return cost, before
 
 
+def before_cost(row: dict) -> float:
+    """Our RD cost before weight quantization on 8-bit pixels as C3 measures it (rows written
+    before that field existed have float pixels only, about 1.3e-6 lower in MSE)."""
+    return row.get("rd_cost_before_weight_quantization_8bit", row["rd_cost_before_weight_quantization"])
+
+
 def with_c3(row: dict, refs: list | None) -> dict:
     """The row with C3's figures beside it: the mean over the C3 runs given, and each run's."""
     if not refs:
@@ -139,8 +163,34 @@ def with_c3(row: dict, refs: list | None) -> dict:
         out.update(
             c3_rd_costs_before_weight_quantization=befores,
             c3_rd_cost_before_weight_quantization=c3_before,
-            rd_cost_before_ratio=row["rd_cost_before_weight_quantization"] / c3_before,
+            rd_cost_before_ratio=before_cost(row) / c3_before,
         )
+    return out
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Per (crop, lambda): our seeds' mean RD costs and their ratios to C3's mean."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["image"], r["lmbda"]), []).append(r)
+    out = []
+    for (image, lm), rs in groups.items():
+        entry = {
+            "image": image,
+            "lmbda": lm,
+            "seeds": [r["seed"] for r in rs],
+            "rd_cost_mean": float(np.mean([r["rd_cost"] for r in rs])),
+            "rd_cost_before_weight_quantization_mean": float(np.mean([before_cost(r) for r in rs])),
+        }
+        if "c3_rd_cost" in rs[0]:
+            entry["c3_rd_cost"] = rs[0]["c3_rd_cost"]
+            entry["rd_cost_ratio_mean"] = entry["rd_cost_mean"] / rs[0]["c3_rd_cost"]
+            entry["rd_cost_ratio_range"] = [min(r["rd_cost_ratio"] for r in rs), max(r["rd_cost_ratio"] for r in rs)]
+        if "c3_rd_cost_before_weight_quantization" in rs[0]:
+            c3b = rs[0]["c3_rd_cost_before_weight_quantization"]
+            entry["c3_rd_cost_before_weight_quantization"] = c3b
+            entry["rd_cost_before_ratio_mean"] = entry["rd_cost_before_weight_quantization_mean"] / c3b
+        out.append(entry)
     return out
 
 
@@ -152,7 +202,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--preset", default="c3-kodak")
     ap.add_argument("--recipe", default="c3")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
     ap.add_argument("--c3", nargs="*", default=[], metavar="C3_RESULT.json")
     ap.add_argument("--out")
@@ -175,27 +225,21 @@ def main(argv=None):
         json.dumps(r.get("config"), sort_keys=True),
     )
     rows = {key(r): r for r in old}
+    mine = []  # the keys of this invocation's rows, for the summary
     for i in args.images:
         img, box = centre_crop(kodak(i), args.size)
         for lm in args.lmbdas:
             name = f"kodim{i:02d}"
-            probe = {
-                "image": name,
-                "lmbda": lm,
-                "steps": args.steps,
-                "preset": args.preset,
-                "recipe": args.recipe,
-                "seed": args.seed,
-                "set": settings,
-                "config": config_record(config),
-            }
-            if key(probe) not in rows:
-                rows[key(probe)] = row_for(img, name, box, lm, args, config, settings)
-            rows[key(probe)] = with_c3(rows[key(probe)], refs.get((name, lm, args.steps)))
-            print(json.dumps(rows[key(probe)]), flush=True)
-            if args.out:
-                write_json(args.out, {"rows": list(rows.values())})
-    emit({"rows": list(rows.values())}, args.out)
+            for seed in args.seeds:
+                k = key(identity(name, lm, seed, args, config, settings))
+                if k not in rows:
+                    rows[k] = row_for(img, name, box, lm, seed, args, config, settings)
+                rows[k] = with_c3(rows[k], refs.get((name, lm, args.steps)))
+                mine.append(k)
+                print(json.dumps(rows[k]), flush=True)
+                if args.out:
+                    write_json(args.out, {"rows": list(rows.values()), "summary": summarise([rows[m] for m in mine])})
+    emit({"rows": list(rows.values()), "summary": summarise([rows[m] for m in mine])}, args.out)
     return 0
 
 
