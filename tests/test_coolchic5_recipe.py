@@ -103,3 +103,12 @@ def test_a_coolchic5_fit_warms_up_five_candidates_and_beats_the_initial_model(ko
     k_init, _ = jax.random.split(jax.random.PRNGKey(r.candidates[r.chosen]["seed"]))
     rd = lambda e: e["mse"] + lmbda * e["bpp_latents"]
     assert rd(evaluate(r.params, SMALL, crop)) < 0.5 * rd(evaluate(init_params(k_init, SMALL, 16, 16), SMALL, crop))
+
+
+def test_videos_refuse_the_image_only_schedule():
+    from coolchic.api.video import fit_patches
+    from coolchic.presets import get_preset
+
+    patch = np.zeros((3, 2, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="image schedule"):
+        fit_patches([patch], get_preset("video-fast").config, lmbda=1e-3, steps=2000, recipe="coolchic5")
