@@ -52,9 +52,6 @@ def best_offsets(latents: list, radius: int) -> tuple:
     return tuple(out)
 
 
-IMAGE_ONLY_RECIPES = ("coolchic5",)  # Cool-chic 5's intra schedule (its inter frames have another)
-
-
 def fit_patches(
     patches: list,
     config: VideoConfig,
@@ -72,7 +69,7 @@ def fit_patches(
     returns [(FitResult, config with that patch's window offsets)]. With offset_steps > 0 the
     pre-fit (centred windows) runs first and chooses each patch's offsets; patches that end up with
     equal offsets are fitted together. With offset_steps = 0 the config's prev_offsets are used."""
-    if recipe in IMAGE_ONLY_RECIPES:
+    if not get_recipe(recipe, steps, lmbda).videos:
         raise ValueError(f"the {recipe} recipe is an image schedule; fit videos with c3 or coolchic")
     configs = [config] * len(patches)
     if offset_steps and config.prev_window[0] and patches[0].shape[1] > 1 and offset_steps < steps:

@@ -93,4 +93,5 @@ def coolchic5_recipe(steps: int, lmbda: float = 1e-3) -> Recipe:
         Stage("final", FINAL_STEPS, HardRound(), cosine_lr(1e-4, LR_FLOOR), Soap(), keep_best=True),
     )
     n0, n1 = WARMUP_CANDIDATES
-    return Recipe("coolchic5", stages, candidates=n0, prune=((w, n1), (2 * w, 1)))
+    # videos=False: Cool-chic 5's inter frames have a schedule of their own (PresetInter).
+    return Recipe("coolchic5", stages, candidates=n0, prune=((w, n1), (2 * w, 1)), videos=False)

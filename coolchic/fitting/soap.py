@@ -98,10 +98,10 @@ def scale_by_soap(
 
     def init_fn(params):
         leaves = jax.tree_util.tree_leaves(params)
-        zeros = [jnp.zeros_like(x) for x in leaves]
+        zeros = lambda: [jnp.zeros_like(x) for x in leaves]
         mats = [tuple(jnp.zeros((x.shape[a],) * 2, x.dtype) for a in leaf_axes(x)) for x in leaves]
         eyes = [tuple(jnp.eye(x.shape[a], dtype=x.dtype) for a in leaf_axes(x)) for x in leaves]
-        return SoapState(jnp.zeros((), jnp.int32), zeros, [jnp.zeros_like(x) for x in leaves], mats, eyes)
+        return SoapState(jnp.zeros((), jnp.int32), zeros(), zeros(), mats, eyes)
 
     def leaf_update(g, mu, nu, gg, q, first, t):
         axes = leaf_axes(g)
@@ -112,13 +112,15 @@ def scale_by_soap(
         scale = jnp.sqrt(1 - b2**tf) / (1 - b1**tf)
         direction = project_back(mu / (jnp.sqrt(nu) + eps), q, axes) * scale
         # The preconditioner takes this step's gradient only after the step (never in its own projection).
-        mu_orig = project_back(mu, q, axes)
         gg = tuple(bs * s + (1 - bs) * _gram(g, a) for s, a in zip(gg, axes))
         if axes:
-            q, nu = jax.lax.cond(t % precondition_frequency == 0, lambda: _refresh(gg, q, nu, axes), lambda: (q, nu))
-        mu = project(mu_orig, q, axes)
-        # First call: statistics and eigenbasis only.
-        if axes:
+
+            def refreshed():  # new basis; the first moment re-expressed in it
+                new_q, new_nu = _refresh(gg, q, nu, axes)
+                return new_q, project(project_back(mu, q, axes), new_q, axes), new_nu
+
+            q, mu, nu = jax.lax.cond(t % precondition_frequency == 0, refreshed, lambda: (q, mu, nu))
+            # First call: statistics and eigenbasis only.
             q = jax.lax.cond(first, lambda: tuple(_eigenbasis(s) for s in gg), lambda: q)
         keep = lambda new, old: jnp.where(first, old, new)
         zero = jnp.zeros_like(g)
