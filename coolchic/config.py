@@ -188,6 +188,114 @@ class ModelConfig:
         return [g / (self.latent_step / self.latent_gain**i) for i, g in enumerate(latents)]
 
 
+# Cool-chic 5's ARM context: the 40 causal positions of a 9 x 9 window in its priority order
+# (coolchic/component/core/arm.py); an ARM with S context pixels reads the first S.
+PRIORITY_CONTEXT = (
+    (0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-3, 0), (0, -3),
+    (-1, -2), (-2, 1), (-2, -1), (-1, 2), (-2, -2), (-1, -3), (-2, 2), (-3, 1),
+    (0, -4), (-1, 3), (-2, -3), (-2, 3), (-3, -1), (-3, -2), (-3, 2), (-4, 0),
+    (-1, -4), (-4, -1), (-1, 4), (-2, 4), (-3, -3), (-3, 3), (-4, -2), (-4, 1),
+    (-2, -4), (-3, -4), (-3, 4), (-4, -3), (-4, 2), (-4, 3), (-4, -4), (-4, 4),
+)  # fmt: skip
+
+
+class Levels(NamedTuple):
+    """A count byte <= max_count, then one u8 per level, increasing, each in [1, max_level]."""
+
+    what: str
+    max_count: int
+    max_level: int
+
+
+@dataclasses.dataclass(frozen=True)
+class CoolChic5Config(ModelConfig):
+    """Cool-chic 5's intra decoder (coolchic.model.coolchic5). Defaults: its `hop` configuration.
+
+    n_grids latent grids (1/1 ... 1/2^(n-1)) feed the upsampling and the synthesis; hyper_levels
+    add one hyperlatent grid at 1/2^l each, read only by the entropy model. One ARM for all grids:
+    its input is the first arm_context positions of PRIORITY_CONTEXT plus ifce_features
+    inter-feature contexts (a linear layer per grid over the already decoded coarser grids, for
+    the ifce_grids finest grids in coding order; zeros for the others); arm_layers residual ReLU
+    layers of that width, a linear output and a linear stabiliser from the input to the output.
+    Upsampling: per level a symmetric separable transposed conv (upsampling_taps, bicubic init,
+    edge padding) and a symmetric pre-concatenation residual filter (preconcat_taps, zero
+    padding, Dirac init). Synthesis: the per-pixel MLP synth_hidden -> out_channels with a linear
+    stabiliser from the features to the output, then synth_convs residual 3x3 convs with edge
+    padding and ReLU between them. latent_step = 1 / Cool-chic's latent gain (16).
+    `context` and `arm_hidden` follow from arm_context, ifce_features and arm_layers.
+    """
+
+    n_grids: int = 7
+    hyper_levels: tuple[int, ...] = (4, 5, 6)
+    arm_context: int = 14
+    arm_layers: int = 2
+    ifce_features: int = 6
+    ifce_grids: int = 3
+    upsampling: str = "learned"
+    upsampling_taps: int = 8
+    preconcat_taps: int = 7
+    synth_hidden: tuple[int, ...] = (48,)
+    synth_convs: int = 2
+    latent_step: float = 1.0 / 16
+    conv_activation: bool = True
+    conv_padding: str = "edge"
+
+    RECORD: ClassVar[tuple] = (  # the .cool image header's architecture (format 3, family 1)
+        ("n_grids", _GRIDS),
+        ("hyper_levels", Levels("hyperlatent levels", max_count=8, max_level=11)),
+        ("arm_context", U8("ARM context size", range(1, len(PRIORITY_CONTEXT) + 1))),
+        ("arm_layers", U8("ARM layer count", range(9))),
+        ("ifce_features", U8("IFCE feature count", range(33))),
+        ("ifce_grids", U8("IFCE grid count", range(13))),
+        ("upsampling_taps", U8("upsampling taps", (2, 4, 6, 8, 10, 12))),
+        ("preconcat_taps", U8("pre-concatenation taps", (1, 3, 5, 7, 9, 11))),
+        ("synth_hidden", _SYNTH),
+        ("synth_convs", _CONVS),
+    )
+
+    def __post_init__(self):
+        if not 1 <= self.arm_context <= len(PRIORITY_CONTEXT):
+            raise ValueError(f"arm_context must be in [1, {len(PRIORITY_CONTEXT)}], got {self.arm_context}")
+        width = self.arm_context + self.ifce_features
+        object.__setattr__(self, "context", PRIORITY_CONTEXT[: self.arm_context])
+        object.__setattr__(self, "arm_hidden", (width,) * self.arm_layers)
+        object.__setattr__(self, "hyper_levels", tuple(int(v) for v in self.hyper_levels))
+        super().__post_init__()
+        fixed = dict(upsampling="learned", synth_activation="relu", conv_padding="edge", conv_activation=True)
+        fixed.update(parameterisation="plain", latent_gain=1.0)
+        for name, value in fixed.items():
+            if getattr(self, name) != value:
+                raise ValueError(f"Cool-chic 5 models have {name}={value!r}")
+        if list(self.hyper_levels) != sorted(set(self.hyper_levels)) or not all(
+            1 <= v <= 11 for v in self.hyper_levels
+        ):
+            raise ValueError(f"hyper_levels must be increasing levels in [1, 11], got {self.hyper_levels}")
+        if self.n_grids + len(self.hyper_levels) > 12:
+            raise ValueError("at most 12 latent and hyperlatent grids")
+        if not 0 <= self.ifce_grids <= self.n_grids + len(self.hyper_levels):
+            raise ValueError(f"ifce_grids must be in [0, {self.n_grids + len(self.hyper_levels)}]")
+        if self.upsampling_taps % 2 or self.preconcat_taps % 2 == 0:
+            raise ValueError("upsampling_taps must be even and preconcat_taps odd")
+        if self.synth_convs < 1:
+            raise ValueError("Cool-chic 5 synthesis has at least one residual conv")
+
+    @property
+    def n_latent_grids(self) -> int:
+        """Latent plus hyperlatent grids: the length of params["latents"]."""
+        return self.n_grids + len(self.hyper_levels)
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d["hyper_levels"] = list(self.hyper_levels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CoolChic5Config:
+        d = dict(d)
+        d["hyper_levels"] = tuple(int(v) for v in d["hyper_levels"])
+        return super().from_dict(d)
+
+
 @dataclasses.dataclass(frozen=True)
 class VideoConfig(ModelConfig):
     """A ModelConfig for videos. Extra fields:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from coolchic.config import ModelConfig, causal_context
+from coolchic.config import CoolChic5Config, ModelConfig, causal_context
 from coolchic.model.video import VideoConfig
 
 
@@ -73,6 +73,22 @@ PRESETS: dict[str, Preset] = {
             10_000,
             "C3's Kodak widths with Cool-chic's learned bicubic-initialised upsampling",
         ),
+        # Cool-chic 5.0.1's intra decoders (cfg/dec/intra/*.cfg): context pixels, IFCE features,
+        # synthesis width and convs; 7 latent + 3 hyperlatent grids (its choice below 1M pixels).
+        *[
+            Preset(
+                f"cc5-{name}",
+                CoolChic5Config(arm_context=ctx, ifce_features=f, synth_hidden=(width,), synth_convs=convs),
+                10_000,
+                f"Cool-chic 5's {name} decoder (cfg/dec/intra/{name}.cfg)",
+            )
+            for name, ctx, f, width, convs in [
+                ("lop", 6, 2, 8, 1),
+                ("mop", 10, 4, 16, 2),
+                ("hop", 14, 6, 48, 2),
+                ("vhop", 20, 6, 64, 2),
+            ]
+        ],
         # Step budgets on C3's Kodak architecture.
         Preset("fast", _C3, 2_000, "c3-kodak, 2k steps (seconds on a GPU, minutes on a CPU)"),
         Preset("medium", _C3, 10_000, "c3-kodak, 10k steps"),

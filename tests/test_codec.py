@@ -154,13 +154,25 @@ def _with_crc(body: bytes) -> bytes:
 def test_out_of_range_header_values_are_rejected(small_stream):
     data, _ = small_stream
     body = bytearray(data[:-4])
-    assert body[4] == 2 and body[5] == 24 and body[8] == 8  # version 2: varint height, width; channels; depth
+    assert body[4] == 3 and body[5] == 24 and body[8] == 8  # version 3: varint height, width; channels; depth
     body[5] = 0  # height 0
     with pytest.raises(BitstreamError, match="image size"):
         codec.decode(_with_crc(bytes(body)))
     body = bytearray(data[:-4])
     body[8] = 3  # bit depth 3
     with pytest.raises(BitstreamError, match="bit depth"):
+        codec.decode(_with_crc(bytes(body)))
+
+
+def test_version_2_streams_still_decode(small_stream):
+    """Format 2 is format 3 without the family byte (after channels and bit depth)."""
+    data, _ = small_stream
+    body = bytearray(data[:-4])
+    assert body[9] == 0  # family 0: this library's Cool-chic / C3 decoder
+    v2 = _with_crc(bytes(body[:4]) + bytes([2]) + bytes(body[5:9]) + bytes(body[10:]))
+    np.testing.assert_array_equal(codec.decode(v2)[0], codec.decode(data)[0])
+    body[9] = 7
+    with pytest.raises(BitstreamError, match="model family"):
         codec.decode(_with_crc(bytes(body)))
 
 

@@ -23,7 +23,7 @@ from coolchic.coding.image_format import unpack
 from coolchic.coding.video_format import is_video_stream
 from coolchic.io.image import read_image, write_image
 from coolchic.io.video import is_video_path
-from coolchic.model.macs import format_table, macs_per_pixel, video_macs_per_pixel
+from coolchic.model.macs import all_conventions, conventions, format_table, macs_per_pixel
 from coolchic.presets import get_preset
 
 
@@ -130,7 +130,7 @@ def cmd_info(args) -> int:
         "  quantization steps (weights, biases): "
         + ", ".join(f"{m} 2^-{k[0]}, 2^-{k[1]}" for m, k in header.steps.items())
     )
-    print_macs_line(info["macs_per_pixel"])
+    print_macs_line(info["macs_per_pixel"], conventions(c)[0])
     return 0
 
 
@@ -140,11 +140,9 @@ def cmd_macs(args) -> int:
     if c.is_video:
         print(f"preset {args.preset}: {preset.description}; video {args.frames}x{args.height}x{args.width}")
         print(format_table(c, args.height, args.width, args.frames))
-        write_report(
-            args.json, {k: video_macs_per_pixel(c, args.frames, args.height, args.width, k) for k in ("c3", "exact")}
-        )
+        write_report(args.json, all_conventions(c, args.height, args.width, args.frames))
         return 0
     print(f"preset {args.preset}: {preset.description}; image {args.height}x{args.width}")
     print(format_table(c, args.height, args.width))
-    write_report(args.json, {k: macs_per_pixel(c, args.height, args.width, k) for k in ("c3", "full")})
+    write_report(args.json, all_conventions(c, args.height, args.width))
     return 0

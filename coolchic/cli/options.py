@@ -11,6 +11,7 @@ import os
 
 from coolchic.fitting.recipes import DEFAULT_RECIPE, RECIPES
 from coolchic.io.files import write_bytes, write_json
+from coolchic.model.macs import TITLES
 from coolchic.presets import PRESETS, get_preset
 from coolchic.reports import Report
 
@@ -145,8 +146,6 @@ def write_report(path: str | None, report: Report | dict) -> None:
         write_json(path, report.to_json() if isinstance(report, Report) else report)
 
 
-def print_macs_line(m: dict) -> None:
-    print(
-        f"  MACs/pixel (C3 convention): arm {m['arm']:.0f}, upsampling {m['upsampling']:.0f}, "
-        f"synthesis {m['synthesis']:.0f}, total {m['total']:.0f}"
-    )
+def print_macs_line(m: dict, convention: str = "c3") -> None:
+    parts = ", ".join(f"{k} {v:.0f}" for k, v in m.items())
+    print(f"  MACs/pixel ({TITLES[convention]}): {parts}")

@@ -11,15 +11,18 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from coolchic.config import ModelConfig
-from coolchic.model import upsampling
+from coolchic.config import CoolChic5Config, ModelConfig
+from coolchic.model import coolchic5, upsampling
 
 
 def upsample(params: dict, grids: list, config: ModelConfig, height: int, width: int) -> np.ndarray:
     """coolchic.model.upsampling's algorithm, run by numpy in float32."""
     grids = [np.asarray(g, np.float32) for g in grids]
     params = jax.tree.map(lambda a: np.asarray(a, np.float32), params)
-    out = upsampling.upsample(params, grids, config, height, width, xnp=np)
+    if isinstance(config, CoolChic5Config):  # its latents first, then the hyperlatents
+        out = coolchic5.upsample(params, grids[: config.n_grids], config, height, width, xnp=np)
+    else:
+        out = upsampling.upsample(params, grids, config, height, width, xnp=np)
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
@@ -101,6 +104,8 @@ def synthesize(params: dict, feats: np.ndarray, config: ModelConfig) -> np.ndarr
         x = residual_conv(conv, x, conv3d, config.conv_padding == "edge")
         if config.conv_activation and i < n - 1:
             x = activate(x, config.synth_activation)
+    if "stabiliser" in params:  # Cool-chic 5: a linear map of the features added to the output
+        x += pixel_mlp([params["stabiliser"]], feats)
     return np.clip(x, 0.0, 1.0)
 
 

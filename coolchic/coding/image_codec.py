@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coolchic.coding import host_decoder
+from coolchic.coding import coolchic5_latents, host_decoder
 from coolchic.coding.errors import BitstreamError
 from coolchic.coding.fixed_arm import LATENT_MAX, LATENT_MIN, arm_to_fixed
 from coolchic.coding.image_format import Header, pack, unpack
@@ -28,11 +28,18 @@ from coolchic.coding.weights import (
     search_module_steps,
     split_groups,
 )
-from coolchic.config import ModelConfig
+from coolchic.config import CoolChic5Config, ModelConfig
 from coolchic.io.image import to_integers
 from coolchic.model import model_for
 from coolchic.model.fit_space import to_model
-from coolchic.model.latents import grid_shapes
+
+
+def latent_coder(config: ModelConfig):
+    """(arm -> fixed-point ARM, encode_latents, decode_latents) of this model family."""
+    if isinstance(config, CoolChic5Config):
+        c5 = coolchic5_latents
+        return lambda arm: c5.arm_to_fixed(arm, config), c5.encode_latents, c5.decode_latents
+    return arm_to_fixed, encode_latents, decode_latents
 
 
 def integer_latents(latents: list) -> list[np.ndarray]:
@@ -91,7 +98,8 @@ def encode(params: dict, config: ModelConfig, image: np.ndarray, bit_depth: int,
     steps, ints, deq = quantize_params(params, config, image, lmbda)
     codes, weight_words = encode_weights(ints)
     latents = integer_latents(params["latents"])
-    latent_words, latent_bits = encode_latents(latents, arm_to_fixed(deq["arm"]), config)
+    to_fixed, encode_grids, _ = latent_coder(config)
+    latent_words, latent_bits = encode_grids(latents, to_fixed(deq["arm"]), config)
     header = Header(h, w, c, bit_depth, config, steps, codes)
     data, parts = pack(header, weight_words, latent_words)
     rec = _reconstruct(deq, latents, config, h, w, bit_depth)
@@ -166,9 +174,11 @@ def decode(data: bytes, max_batch: int | None = None) -> tuple[np.ndarray, Heade
     h, w, config = header.height, header.width, header.config
     try:
         deq = decode_weights(ww, templates(config, h, w), header.steps, header.codes)
-        arm_fixed = arm_to_fixed(deq["arm"])
+        to_fixed, _, decode_grids = latent_coder(config)
+        arm_fixed = to_fixed(deq["arm"])
         t1 = time.perf_counter()
-        latents = decode_latents(lw, arm_fixed, config, grid_shapes(h, w, config.n_grids), max_batch=max_batch)
+        shapes = model_for(config).grid_shapes(config, h, w)
+        latents = decode_grids(lw, arm_fixed, config, shapes, max_batch=max_batch)
         t2 = time.perf_counter()
     except BitstreamError:
         raise

@@ -1,13 +1,14 @@
 """The .cool image format: typed header, weights payload, latents payload, CRC-32.
 
-Layout (format version 2; all integers little-endian, varints LEB128; docs/bitstream.md has the
+Layout (format version 3; all integers little-endian, varints LEB128; docs/bitstream.md has the
 table): magic "CCJX", version u8, height and width varints, channels u8, bit depth u8,
-    architecture (ModelConfig.RECORD: grids, ARM context and widths, upsampling, synthesis),
+    model family u8 (FAMILIES: 0 this library's Cool-chic / C3 decoder, 1 Cool-chic 5's),
+    architecture (the family's config RECORD: grids, ARM context and widths, upsampling, synthesis),
     per module (arm, upsampling, synthesis): weight/bias step exponents and, per group,
     the Laplace support r (varint) and scale (bfloat16),
     weights and latents payload lengths in 32-bit words (varints), the two payloads (u32 words),
     CRC-32 of everything before it (u32).
-Version 1 (read, no longer written) stored the sizes and lengths as u32, the group codes as u32
+Version 2 (read, no longer written) had no family byte (family 0). Version 1 also stored the sizes and lengths as u32, the group codes as u32
 and f32, and no synthesis activation or conv padding.
 Every read is bounds-checked and every value range-checked (coolchic.coding.records); any
 malformed input raises BitstreamError with a message saying what is wrong.
@@ -23,14 +24,27 @@ import numpy as np
 
 from coolchic.coding.errors import BitstreamError
 from coolchic.coding.records import Reader, Writer, check, read_config, read_modules, write_config, write_modules
-from coolchic.config import ModelConfig
+from coolchic.config import CoolChic5Config, ModelConfig
 
-__all__ = ["MAGIC", "VERSION", "MAX_SIDE", "MAX_PIXELS", "Header", "write_header", "read_header", "pack", "unpack"]
+__all__ = [
+    "MAGIC",
+    "VERSION",
+    "FAMILIES",
+    "family",
+    "MAX_SIDE",
+    "MAX_PIXELS",
+    "Header",
+    "write_header",
+    "read_header",
+    "pack",
+    "unpack",
+]
 
 MAGIC = b"CCJX"
-VERSION = 2
+VERSION = 3
+FAMILIES = (ModelConfig, CoolChic5Config)  # family byte -> config class (version 3 on)
 # the architecture fields each version stores: version 1 had no synthesis activation / conv padding
-RECORDS = {1: ModelConfig.RECORD[:7], 2: ModelConfig.RECORD}
+RECORDS = {1: ModelConfig.RECORD[:7], 2: ModelConfig.RECORD, 3: None}  # None: the family's RECORD
 MAX_SIDE = 1 << 16
 MAX_PIXELS = 1 << 28
 
@@ -47,12 +61,20 @@ class Header:
     version: int = VERSION  # of the stream it was read from
 
 
+def family(config: ModelConfig) -> int:
+    """The family byte of a config: the index of its class in FAMILIES."""
+    if type(config) not in FAMILIES:
+        raise TypeError(f"{type(config).__name__} has no .cool image family")
+    return FAMILIES.index(type(config))
+
+
 def write_header(w: Writer, h: Header) -> None:
     w.raw(MAGIC)
     w.put("B", VERSION)
     w.varint(h.height)
     w.varint(h.width)
     w.put("BB", h.channels, h.bit_depth)
+    w.put("B", family(h.config))
     write_config(w, h.config)
     write_modules(w, h.steps, h.codes)
 
@@ -75,7 +97,12 @@ def read_header(r: Reader) -> Header:
     )
     check(channels in (1, 3), f"channels must be 1 or 3, got {channels}")
     check(bit_depth in (8, 16), f"bit depth must be 8 or 16, got {bit_depth}")
-    config = read_config(r, ModelConfig, RECORDS[version], out_channels=channels)
+    cls = ModelConfig
+    if version >= 3:
+        fam = r.get("B", "model family")
+        check(fam < len(FAMILIES), f"unknown model family {fam} (this reader knows 0..{len(FAMILIES) - 1})")
+        cls = FAMILIES[fam]
+    config = read_config(r, cls, RECORDS[version], out_channels=channels)
     steps, codes = read_modules(r, compact=version >= 2)
     return Header(height, width, channels, bit_depth, config, steps, codes, version)
 

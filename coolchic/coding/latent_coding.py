@@ -71,15 +71,30 @@ def _grid_views(flat: np.ndarray, shapes3: tuple, layout: tuple) -> list:
     return views
 
 
+def contexts(flat: np.ndarray, p: np.ndarray, offsets: np.ndarray, gid: np.ndarray, extra=None) -> np.ndarray:
+    """(N, n_inputs) ARM inputs of the latents at flat positions p: flat[p + offsets[gid]], then
+    extra[p] (more inputs per position, e.g. Cool-chic 5's IFCE features) when given."""
+    ctx = flat[p[:, None] + offsets[gid]]
+    return ctx if extra is None else np.concatenate([ctx, extra[p]], 1)
+
+
 def distributions(
-    flat: np.ndarray, pos: np.ndarray, offsets: np.ndarray, gid: np.ndarray, arm_fixed, chunk: int = 65536
+    flat: np.ndarray,
+    pos: np.ndarray,
+    offsets: np.ndarray,
+    gid: np.ndarray,
+    arm_fixed,
+    chunk: int = 65536,
+    extra=None,
+    forward=fixed_forward,
 ):
     """(symbols, mean, scale) of the latents at flat positions `pos` (stream order), whose context
-    is flat[pos + offsets[gid]] (offsets: one row per grid)."""
+    is flat[pos + offsets[gid]] (offsets: one row per grid), then extra[pos]; forward is the
+    fixed-point ARM."""
     mus, lss = [], []
     for s in range(0, len(pos), chunk):
         p = pos[s : s + chunk]
-        mu, ls = fixed_forward(arm_fixed, flat[p[:, None] + offsets[gid[s : s + chunk]]])
+        mu, ls = forward(arm_fixed, contexts(flat, p, offsets, gid[s : s + chunk], extra))
         mus.append(mu)
         lss.append(ls)
     mean, scale = laplace_params(np.concatenate(mus), np.concatenate(lss))
@@ -94,7 +109,7 @@ def encode_symbols(y: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> tuple[
 
 
 def decode_wavefronts(
-    words: np.ndarray,
+    words,
     arm_fixed,
     size: int,
     pos: np.ndarray,
@@ -102,17 +117,24 @@ def decode_wavefronts(
     offsets: np.ndarray,
     gid: np.ndarray,
     max_batch: int | None = None,
+    extra=None,
+    forward=fixed_forward,
 ) -> np.ndarray:
     """Inverse of encode_symbols over a flat canvas of `size` zeros: the latents between two bounds
-    are independent given what precedes them, so each wavefront is one batch."""
+    are independent given what precedes them, so each wavefront is one batch. words: the uint32
+    words, or a constriction RangeDecoder to go on reading from."""
     flat = np.zeros(size, np.float64)
-    dec = constriction.stream.queue.RangeDecoder(words)
+    dec = (
+        words
+        if isinstance(words, constriction.stream.queue.RangeDecoder)
+        else constriction.stream.queue.RangeDecoder(words)
+    )
     for s0, s1 in zip(bounds[:-1], bounds[1:]):
         step = max_batch or (s1 - s0)
         for a in range(s0, s1, step):
             b = min(a + step, s1)
             p = pos[a:b]
-            mu, ls = fixed_forward(arm_fixed, flat[p[:, None] + offsets[gid[a:b]]])
+            mu, ls = forward(arm_fixed, contexts(flat, p, offsets, gid[a:b], extra))
             mean, scale = laplace_params(mu, ls)
             flat[p] = dec.decode(MODEL, mean, scale)
     return flat

@@ -16,7 +16,7 @@ import numpy as np
 
 from coolchic.coding.errors import BitstreamError
 from coolchic.coding.weights import MODULES, GroupCode, bf16_bits, bf16_value
-from coolchic.config import U8, Choice, Flag, Offsets, UInts, Widths, causal_context
+from coolchic.config import U8, Choice, Flag, Levels, Offsets, UInts, Widths, causal_context
 
 
 class Writer:
@@ -216,6 +216,18 @@ def _read_uints(r: Reader, spec: UInts):
     return tuple(v) if spec.count > 1 else (v,)
 
 
+def _write_levels(w: Writer, spec: Levels, value) -> None:
+    w.put("B" * (len(value) + 1), len(value), *value)
+
+
+def _read_levels(r: Reader, spec: Levels):
+    n = r.get("B", f"{spec.what} count")
+    check(n <= spec.max_count, f"{spec.what}: {n} of them (max {spec.max_count})")
+    vs = tuple(r.get("B", spec.what) for _ in range(n))
+    check(all(1 <= v <= spec.max_level for v in vs) and list(vs) == sorted(set(vs)), f"{spec.what} {vs} out of range")
+    return vs
+
+
 CODECS = {  # description type (coolchic.config) -> (write, read and check)
     U8: (_write_u8, _read_u8),
     Choice: (_write_choice, _read_choice),
@@ -223,6 +235,7 @@ CODECS = {  # description type (coolchic.config) -> (write, read and check)
     Offsets: (_write_offsets, _read_offsets),
     Widths: (_write_widths, _read_widths),
     UInts: (_write_uints, _read_uints),
+    Levels: (_write_levels, _read_levels),
 }
 
 

@@ -89,43 +89,53 @@ def canvas_layout(shapes: list, config: ModelConfig):
 
 
 def to_canvas(grids: list, config: ModelConfig):
-    """(canvas, mask): the grids placed on the canvas, and 1 where a latent lives.
+    """(canvas, mask): the grids (..., h, w) placed on the canvas, and 1 where a latent lives.
 
     The canvas is a sum of zero-padded grids (they do not overlap): pads stay pads under vmap
     and transpose to slices, where dynamic_update_slice becomes a scatter under vmap (and a
     gather in the backward pass), which made vmapped fits several times slower than serial ones.
     """
-    shapes = [g.shape for g in grids]
+    shapes = [g.shape[-2:] for g in grids]
     places, (hc, wc) = canvas_layout(shapes, config)
     mask = np.zeros((hc, wc), np.float32)
     parts = []
     for g, (r, c) in zip(grids, places):
-        h, w = g.shape
-        parts.append(jnp.pad(g, ((r, hc - r - h), (c, wc - c - w))))
+        h, w = g.shape[-2:]
+        lead = [(0, 0)] * (g.ndim - 2)  # e.g. feature channels placed like their grid
+        parts.append(jnp.pad(g, lead + [(r, hc - r - h), (c, wc - c - w)]))
         mask[r : r + h, c : c + w] = 1.0
     return sum(parts[1:], parts[0]), jnp.asarray(mask)
 
 
-def canvas_bits(arm: dict, canvas: jnp.ndarray, mask: jnp.ndarray, config: ModelConfig) -> jnp.ndarray:
+def canvas_bits(arm: dict, canvas, mask, config: ModelConfig, extra=None, forward=None) -> jnp.ndarray:
     """Total bits of the latents on a canvas (values as given: noisy, soft- or hard-rounded).
 
-    The canvas already carries its context padding, so tiles only need `top` halo rows.
+    The canvas already carries its context padding, so tiles only need `top` halo rows. extra
+    (F, hc, wc), placed like the canvas, holds more ARM inputs per latent, after its context;
+    forward(arm, inputs) -> (mu, log_scale) is the ARM (default: mlp).
     """
+    forward = forward or mlp
     top, left, right = config.context_pad
     hc, wc = canvas.shape
     w = wc - left - right
     rows = tile_rows(hc - top, w)
 
     def slab_bits(t):
-        slab, m = t
+        slab, m, *e = t
         r = slab.shape[0] - top
-        out = mlp(arm, gather_context(slab, config, r, w))
+        x = gather_context(slab, config, r, w)
+        if e:
+            x = jnp.concatenate([x, e[0][:, top:, left : left + w].reshape(e[0].shape[0], r * w)], 0)
+        out = forward(arm, x)
         y = slab[top:, left : left + w].reshape(-1)
         return jnp.sum(laplace_bits(y, out[0], out[1]) * m[top:, left : left + w].reshape(-1))
 
-    tiles, rem = split_rows(canvas, rows, top, 0, axis=0)
-    mt, mr = split_rows(mask, rows, top, 0, axis=0)
-    return sum_over_tiles(slab_bits, None if tiles is None else (tiles, mt), None if rem is None else (rem, mr))
+    parts = [split_rows(canvas, rows, top, 0, axis=0), split_rows(mask, rows, top, 0, axis=0)]
+    if extra is not None:
+        parts.append(split_rows(extra, rows, top, 0, axis=1))
+    tiles = None if parts[0][0] is None else tuple(p[0] for p in parts)
+    rem = None if parts[0][1] is None else tuple(p[1] for p in parts)
+    return sum_over_tiles(slab_bits, tiles, rem)
 
 
 def latent_bits(arm: dict, grids: list, config: ModelConfig) -> jnp.ndarray:

@@ -122,6 +122,8 @@ def _synth_slab(params: dict, feats: jnp.ndarray, valid: jnp.ndarray, config: Mo
         x = x[:, 1:-1] + CONV3X3_VALID_ROWS[edge](conv, x)
         if config.conv_activation and i < k - 1:
             x = ACTIVATIONS[config.synth_activation](x)
+    if "stabiliser" in params:  # Cool-chic 5: a linear map of the features added to the output
+        x = x + pixel_mlp([params["stabiliser"]], feats[:, k : feats.shape[1] - k])
     return x
 
 
