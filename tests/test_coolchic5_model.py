@@ -10,11 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from coolchic.coding import image_codec as codec
 from coolchic.coding import coolchic5_latents as c5l
-from coolchic.coding.latent_coding import contexts
+from coolchic.coding import image_codec as codec
 from coolchic.coding.errors import BitstreamError
 from coolchic.coding.image_format import Header, read_header, write_header
+from coolchic.coding.latent_coding import contexts
 from coolchic.coding.records import Reader, Writer
 from coolchic.coding.weights import MODULES, GroupCode
 from coolchic.config import CoolChic5Config

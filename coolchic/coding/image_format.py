@@ -8,8 +8,9 @@ table): magic "CCJX", version u8, height and width varints, channels u8, bit dep
     the Laplace support r (varint) and scale (bfloat16),
     weights and latents payload lengths in 32-bit words (varints), the two payloads (u32 words),
     CRC-32 of everything before it (u32).
-Version 2 (read, no longer written) had no family byte (family 0). Version 1 also stored the sizes and lengths as u32, the group codes as u32
-and f32, and no synthesis activation or conv padding.
+Versions 2 and 1 (read, no longer written) had no family byte (family 0); version 1 also stored
+the sizes and lengths as u32, the group codes as u32 and f32, and no synthesis activation or
+conv padding.
 Every read is bounds-checked and every value range-checked (coolchic.coding.records); any
 malformed input raises BitstreamError with a message saying what is wrong.
 """
