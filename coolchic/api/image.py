@@ -163,7 +163,9 @@ def encode_images(
 
 def code_fit(img: Image, result: FitResult, fitted: FitReport, t0: float) -> tuple[bytes, EncodeReport]:
     """Quantize and code a fitted image: (file bytes, encode report); t0 = when its fit started."""
-    data, coded = image_codec.encode(result.params, result.config, image_to_chw(img), img.bit_depth, fitted.lmbda)
+    data, coded = image_codec.encode(
+        result.params, result.config, image_to_chw(img), img.bit_depth, fitted.lmbda, rdoq=result.rdoq
+    )
     rec = coded["reconstruction"].transpose(1, 2, 0)
     orig = to_integers(img.pixels, img.bit_depth).astype(np.float64) / ((1 << img.bit_depth) - 1)
     report = EncodeReport(

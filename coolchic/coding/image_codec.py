@@ -18,6 +18,7 @@ from coolchic.coding.errors import BitstreamError
 from coolchic.coding.fixed_arm import LATENT_MAX, LATENT_MIN, arm_to_fixed
 from coolchic.coding.image_format import Header, pack, unpack
 from coolchic.coding.latent_coding import decode_latents, encode_latents
+from coolchic.coding.rdoq import rdoq_module
 from coolchic.coding.weights import (
     MODULES,
     decode_group,
@@ -50,28 +51,33 @@ _COST_FNS: dict = {}
 
 
 def _cost_fns(config: ModelConfig, dims: tuple):
-    """Jitted (arm, latents) -> bits and (upsampling, synthesis, latents, image) -> mse."""
+    """Jitted (arm, latents) -> bits and (upsampling, synthesis, latents, image) -> mse, and their
+    batched forms for RDOQ: a batch of ARMs, of upsamplings (synthesis fixed), of syntheses."""
     key = (config, dims)
     if key not in _COST_FNS:
         model = model_for(config)
-        bits = jax.jit(lambda arm, lat: model.rate_bits({"arm": arm}, lat, config))
-        mse = jax.jit(
-            lambda up, syn, lat, img: jnp.mean(
-                (model.decode({"upsampling": up, "synthesis": syn}, lat, config, *dims) - img) ** 2
-            )
+        bits = lambda arm, lat: model.rate_bits({"arm": arm}, lat, config)
+        mse = lambda up, syn, lat, img: jnp.mean(
+            (model.decode({"upsampling": up, "synthesis": syn}, lat, config, *dims) - img) ** 2
         )
-        _COST_FNS[key] = (bits, mse)
+        batched = {
+            "arm": jax.jit(jax.vmap(bits, (0, None))),
+            "upsampling": jax.jit(jax.vmap(mse, (0, None, None, None))),
+            "synthesis": jax.jit(jax.vmap(mse, (None, 0, None, None))),
+        }
+        _COST_FNS[key] = (jax.jit(bits), jax.jit(mse), batched)
     return _COST_FNS[key]
 
 
-def quantize_params(params: dict, config: ModelConfig, image: np.ndarray, lmbda: float):
-    """Search steps module by module (earlier choices stay quantized); return
-    (steps, integer module trees, dequantized modules). params are model parameters
-    (fit_space.to_model); image is (C, H, W) or a video (C, T, H, W)."""
+def quantize_params(params: dict, config: ModelConfig, image: np.ndarray, lmbda: float, rdoq: bool = False):
+    """Search steps module by module (earlier choices stay quantized), then with rdoq round each
+    module's integers by RD cost (coolchic.coding.rdoq); return (steps, integer module trees,
+    dequantized modules). params are model parameters (fit_space.to_model); image is (C, H, W)
+    or a video (C, T, H, W)."""
     dims = tuple(image.shape[1:])
     n_pixels = int(np.prod(dims))
     lat = [jnp.asarray(g, jnp.float32) for g in integer_latents(params["latents"])]
-    bits_fn, mse_fn = _cost_fns(config, dims)
+    bits_fn, mse_fn, batched = _cost_fns(config, dims)
     img = jnp.asarray(image)
     deq = {m: params[m] for m in MODULES}
 
@@ -81,21 +87,34 @@ def quantize_params(params: dict, config: ModelConfig, image: np.ndarray, lmbda:
         other = "synthesis" if name == "upsampling" else "upsampling"
         return lambda q: float(mse_fn(*((q, deq[other]) if name == "upsampling" else (deq[other], q)), lat, img))
 
+    def batch_cost(name):
+        """The module's share of the RD cost for a batch of its trees, the other modules as they are."""
+        if name == "arm":
+            return lambda qs: lmbda * batched["arm"](qs, lat) / n_pixels
+        if name == "upsampling":
+            return lambda qs: batched["upsampling"](qs, deq["synthesis"], lat, img)
+        return lambda qs: batched["synthesis"](deq["upsampling"], qs, lat, img)
+
     steps, ints = {}, {}
     for name in MODULES:
         steps[name] = search_module_steps(name, params[name], cost_fn(name), lmbda, n_pixels)
         ints[name], _ = module_ints(params[name], *steps[name], module_clip(name))
+        if rdoq:
+            ints[name] = rdoq_module(ints[name], *steps[name], batch_cost(name), lmbda, n_pixels, module_clip(name))
         deq[name] = dequantize_module(ints[name], *steps[name])
     return steps, ints, deq
 
 
-def encode(params: dict, config: ModelConfig, image: np.ndarray, bit_depth: int, lmbda: float) -> tuple[bytes, dict]:
+def encode(
+    params: dict, config: ModelConfig, image: np.ndarray, bit_depth: int, lmbda: float, rdoq: bool = False
+) -> tuple[bytes, dict]:
     """Bytes of the file for a fitted model of image (C, H, W) in [0, 1], and a report with the
-    reconstruction the decoder will produce ("reconstruction", float (C, H, W))."""
+    reconstruction the decoder will produce ("reconstruction", float (C, H, W)). rdoq: RD-optimised
+    rounding of the network weights (slower encode, fewer bits)."""
     t0 = time.perf_counter()
     c, h, w = image.shape
     params = to_model(params, config)
-    steps, ints, deq = quantize_params(params, config, image, lmbda)
+    steps, ints, deq = quantize_params(params, config, image, lmbda, rdoq)
     codes, weight_words = encode_weights(ints)
     latents = integer_latents(params["latents"])
     to_fixed, encode_grids, _ = latent_coder(config)

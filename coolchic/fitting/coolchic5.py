@@ -94,4 +94,4 @@ def coolchic5_recipe(steps: int, lmbda: float = 1e-3) -> Recipe:
     )
     n0, n1 = WARMUP_CANDIDATES
     # videos=False: Cool-chic 5's inter frames have a schedule of their own (PresetInter).
-    return Recipe("coolchic5", stages, candidates=n0, prune=((w, n1), (2 * w, 1)), videos=False)
+    return Recipe("coolchic5", stages, candidates=n0, prune=((w, n1), (2 * w, 1)), videos=False, rdoq=True)

@@ -94,7 +94,8 @@ def fit_together(
         )
     seconds = time.perf_counter() - t0
     return [
-        FitResult(unstack(final, i), config, lmbda, steps, seconds, run.history, [row], 0) for i, row in enumerate(rows)
+        FitResult(unstack(final, i), config, lmbda, steps, seconds, run.history, [row], 0, recipe.rdoq)
+        for i, row in enumerate(rows)
     ]
 
 

@@ -64,13 +64,15 @@ class Recipe:
     """Stages, and the candidates a fit of one seed starts with: `candidates` seeds, pruned by
     `prune` rounds of (after so many steps, keep so many), the best one returned (Cool-chic 5's
     warm-up). A caller that asks for candidates or pruning itself overrides both. `videos`: whether
-    videos may be fitted with it (not an image-only schedule)."""
+    videos may be fitted with it (not an image-only schedule). `rdoq`: code the fit's weights
+    with RD-optimised rounding (coolchic.coding.rdoq), part of Cool-chic 5's encoder."""
 
     name: str
     stages: tuple[Stage, ...]
     candidates: int = 1
     prune: tuple[tuple[int, int], ...] = ()
     videos: bool = True
+    rdoq: bool = False
 
     @property
     def steps(self) -> int:

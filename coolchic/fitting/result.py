@@ -25,6 +25,7 @@ class FitResult:
     history: list  # (global_step, loss, mse, bpp) of the best candidate at chunk ends
     candidates: list = dataclasses.field(default_factory=list)  # per seed: {"seed", "rd_cost", ...}
     chosen: int = 0
+    rdoq: bool = False  # the recipe asks for RD-optimised rounding of the weights when coding
 
 
 def evaluate(params: dict, config: ModelConfig, image: np.ndarray, with_reconstruction: bool = True) -> dict:
