@@ -21,6 +21,7 @@ from coolchic.cli.options import (
 )
 from coolchic.coding.image_format import unpack
 from coolchic.coding.video_format import is_video_stream
+from coolchic.config import CoolChic5Config
 from coolchic.io.image import read_image, write_image
 from coolchic.io.video import is_video_path
 from coolchic.model.macs import all_conventions, conventions, format_table, macs_per_pixel
@@ -126,6 +127,11 @@ def cmd_info(args) -> int:
         f"  grids {c.n_grids}, ARM context {len(c.context)} -> {list(c.arm_hidden)} -> 2, upsampling {c.upsampling}, "
         f"synthesis {list(c.synth_hidden)} + {c.synth_convs} residual convs"
     )
+    if isinstance(c, CoolChic5Config):
+        print(
+            f"  Cool-chic 5 decoder: hyperlatents at levels {list(c.hyper_levels)}, IFCE {c.ifce_features} features "
+            f"on {c.ifce_grids} grids, {c.arm_layers} residual ARM layers, pre-concatenation taps {c.preconcat_taps}"
+        )
     print(
         "  quantization steps (weights, biases): "
         + ", ".join(f"{m} 2^-{k[0]}, 2^-{k[1]}" for m, k in header.steps.items())
