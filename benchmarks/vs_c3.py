@@ -194,16 +194,22 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", type=int, nargs="+", default=[1, 3, 23])
-    ap.add_argument("--size", type=int, default=256)
+def fit_arguments(doc: str, images: list, size: int, steps: int, preset: str, recipe: str):
+    """The options of the side-by-side benchmarks (this one and vs_coolchic5.py), their defaults."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, nargs="+", default=images)
+    ap.add_argument("--size", type=int, default=size, help="centred crop side")
     ap.add_argument("--lmbdas", type=float, nargs="+", default=[1e-3, 4e-3])
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--preset", default="c3-kodak")
-    ap.add_argument("--recipe", default="c3")
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--preset", default=preset)
+    ap.add_argument("--recipe", default=recipe)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
+    return ap
+
+
+def main(argv=None):
+    ap = fit_arguments(__doc__, [1, 3, 23], 256, 3000, "c3-kodak", "c3")
     ap.add_argument("--c3", nargs="*", default=[], metavar="C3_RESULT.json")
     ap.add_argument("--out")
     args = ap.parse_args(argv)

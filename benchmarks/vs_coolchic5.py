@@ -20,14 +20,13 @@ The output is rewritten after every row and a re-run skips the rows already ther
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 
 import numpy as np
 from _common import SHARED, emit, kodak
-from vs_c3 import centre_crop, identity, overrides, row_for
+from vs_c3 import centre_crop, fit_arguments, identity, overrides, row_for
 
 from coolchic.evaluation.anchors import read_coolchic_rows
 from coolchic.io.files import write_json
@@ -109,15 +108,7 @@ def load_input(i: int, size: int) -> tuple[Image, list | None]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", type=int, nargs="+", default=[1, 2, 3, 4])
-    ap.add_argument("--size", type=int, default=0, help="centred crop side (0: the whole image)")
-    ap.add_argument("--lmbdas", type=float, nargs="+", default=[1e-3, 4e-3])
-    ap.add_argument("--steps", type=int, default=10_000)
-    ap.add_argument("--preset", default="cc5-hop")
-    ap.add_argument("--recipe", default="coolchic5")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
+    ap = fit_arguments(__doc__, [1, 2, 3, 4], 0, 10_000, "cc5-hop", "coolchic5")  # --size 0: whole images
     ap.add_argument("--reference", nargs="*", default=[], metavar="CC5_RUNS.json")
     ap.add_argument("--out")
     args = ap.parse_args(argv)

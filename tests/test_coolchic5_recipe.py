@@ -41,7 +41,8 @@ def test_phases_and_lambda_dependent_warmup_noise():
     assert main.quantize == SoftRoundGaussian(0.35, 0.08, 0.22, 0.15) and isinstance(final.quantize, HardRound)
     assert warm.optimizer == Soap(betas_latents=(0.725, 0.97), precondition_frequency=1)
     assert main.optimizer == final.optimizer == Soap()
-    assert not any(s.carry_opt_state for s in r.stages) and final.keep_best and not main.keep_best
+    assert not any(s.carry_opt_state for s in r.stages) and final.keep_best and main.keep_best
+    assert main.validate_every == 100 and not final.validate_every  # final: its loss is the hard-rounded one
     lr = lambda stage, progress: float(stage.learning_rate(progress))
     assert lr(main, 0.0) == pytest.approx(1e-2) and lr(main, 1.0) == pytest.approx(1e-5)
     assert lr(final, 0.0) == pytest.approx(1e-4) and lr(warm, 0.7) == pytest.approx(1e-2)
@@ -103,6 +104,32 @@ def test_a_coolchic5_fit_warms_up_five_candidates_and_beats_the_initial_model(ko
     k_init, _ = jax.random.split(jax.random.PRNGKey(r.candidates[r.chosen]["seed"]))
     rd = lambda e: e["mse"] + lmbda * e["bpp_latents"]
     assert rd(evaluate(r.params, SMALL, crop)) < 0.5 * rd(evaluate(init_params(k_init, SMALL, 16, 16), SMALL, crop))
+
+
+def test_validations_judge_the_best_by_the_hard_rounded_loss(kodak_crop):
+    """With validate_every, "best" is one of the validated states (steps 0, k, 2k, ... and the
+    last), judged by the hard-rounded loss, not the training loss of every step."""
+    import dataclasses
+
+    from coolchic.fitting.recipes import Recipe, Stage, constant_lr
+
+    crop = kodak_crop(3, 16, 16)
+    noisy = SoftRoundGaussian(0.3, 0.3, 0.3, 0.3)
+    stage = Stage("s", 23, noisy, constant_lr(5e-2), Soap(), keep_best=True, validate_every=10)
+    r = fit(crop, SMALL, Recipe("v", (stage,)), 1e-3, seed=3, progress=False, chunk=23)
+    hard = lambda p: (lambda e: e["mse"] + 1e-3 * e["bpp_latents"])(evaluate(p, SMALL, crop))
+    states = {}
+    for n in (0, 10, 20, 22):  # the validated states: parameters after n steps
+        if n == 0:
+            from coolchic.model.image import init_params
+
+            k_init, _ = jax.random.split(jax.random.PRNGKey(3))
+            states[n] = init_params(k_init, SMALL, 16, 16)
+        else:
+            plain = dataclasses.replace(stage, steps=n, keep_best=False, validate_every=0)
+            states[n] = fit(crop, SMALL, Recipe("v", (plain,)), 1e-3, seed=3, progress=False, chunk=n).params
+    best = min(states, key=lambda n: hard(states[n]))
+    assert hard(r.params) == pytest.approx(hard(states[best]), rel=1e-5)
 
 
 def test_videos_refuse_the_image_only_schedule():

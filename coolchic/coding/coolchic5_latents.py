@@ -15,7 +15,7 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
-from coolchic.coding.fixed_arm import _OUT_MAX, _OUT_MIN, FRAC, MAX_WIDTH, WEIGHT_MAX
+from coolchic.coding.fixed_arm import _OUT_MAX, _OUT_MIN, FRAC, layer_ints
 from coolchic.coding.latent_coding import decode_wavefronts, distributions, encode_symbols, schedule
 from coolchic.config import CoolChic5Config
 from coolchic.model.arm import HIDDEN_MAX
@@ -24,29 +24,15 @@ from coolchic.model.coolchic5 import IFCE_MAX, LOG_SCALE_SHIFT, entropy_order, i
 IFCE_LIMIT = IFCE_MAX * 2.0**FRAC
 
 
-def _ints(layer: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(weights * 2^16 transposed to (in, out), biases * 2^32), checked exact and in range."""
-    w = np.asarray(layer["w"], np.float64)
-    b = np.asarray(layer["b"], np.float64)
-    if max(w.shape) > MAX_WIDTH:
-        raise ValueError(f"ARM width {max(w.shape)} exceeds {MAX_WIDTH}")
-    wi, bi = w * 2.0**16, b * 2.0**32
-    if not (np.all(wi == np.round(wi)) and np.all(bi == np.round(bi))):
-        raise ValueError("ARM weights must be quantized to steps >= 2^-16 (biases 2^-32) before fixed point")
-    if np.abs(w).max(initial=0) > WEIGHT_MAX or np.abs(b).max(initial=0) > 2.0**16:
-        raise ValueError("ARM parameter out of the fixed-point range")
-    return np.ascontiguousarray(wi.T), bi
-
-
 def arm_to_fixed(arm: dict, config: CoolChic5Config) -> dict:
     """Integer (as float64) layers of a quantized Cool-chic 5 ARM, ready for fixed_forward."""
     d = config.arm_context + config.ifce_features
     scale = np.array([2.0**16] * config.arm_context + [2.0**8] * config.ifce_features)  # inputs -> Q16
-    hidden = [(wt + 2.0**16 * np.eye(d), b) for wt, b in map(_ints, arm["layers"][:-1])]
-    wo, bo = _ints(arm["layers"][-1])
-    ws, bs = _ints(arm["stabiliser"])
+    hidden = [(wt + 2.0**16 * np.eye(d), b) for wt, b in map(layer_ints, arm["layers"][:-1])]
+    wo, bo = layer_ints(arm["layers"][-1])
+    ws, bs = layer_ints(arm["stabiliser"])
     bias = bo + bs - np.array([0.0, LOG_SCALE_SHIFT * 2.0**32])
-    ifce = [(wt * 2.0**16, b) for wt, b in map(_ints, arm["ifce"])]
+    ifce = [(wt * 2.0**16, b) for wt, b in map(layer_ints, arm["ifce"])]
     return {"scale": scale, "hidden": hidden, "out": (wo, ws, bias), "ifce": ifce}
 
 

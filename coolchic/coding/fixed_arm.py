@@ -40,17 +40,24 @@ def arm_to_fixed(arm: dict) -> list[tuple[np.ndarray, np.ndarray]]:
     """
     layers = []
     for i, layer in enumerate(arm["layers"]):
-        w = np.asarray(layer["w"], np.float64)
-        b = np.asarray(layer["b"], np.float64)
-        if max(w.shape) > MAX_WIDTH:
-            raise ValueError(f"ARM width {max(w.shape)} exceeds {MAX_WIDTH}")
-        wi, bi = w * 2.0**16, b * 2.0**32
-        if not (np.all(wi == np.round(wi)) and np.all(bi == np.round(bi))):
-            raise ValueError("ARM weights must be quantized to steps >= 2^-16 (biases 2^-32) before fixed point")
-        if np.abs(w).max(initial=0) > WEIGHT_MAX or np.abs(b).max(initial=0) > 2.0**16:
-            raise ValueError("ARM parameter out of the fixed-point range")
-        layers.append((np.ascontiguousarray(wi.T) * (2.0**16 if i == 0 else 1.0), bi))
+        wt, bi = layer_ints(layer)
+        layers.append((wt * (2.0**16 if i == 0 else 1.0), bi))
     return layers
+
+
+def layer_ints(layer: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(weights * 2^16 transposed to (in, out), biases * 2^32) of a quantized linear layer, as
+    float64 holding integers, checked exact and in the fixed-point range."""
+    w = np.asarray(layer["w"], np.float64)
+    b = np.asarray(layer["b"], np.float64)
+    if max(w.shape) > MAX_WIDTH:
+        raise ValueError(f"ARM width {max(w.shape)} exceeds {MAX_WIDTH}")
+    wi, bi = w * 2.0**16, b * 2.0**32
+    if not (np.all(wi == np.round(wi)) and np.all(bi == np.round(bi))):
+        raise ValueError("ARM weights must be quantized to steps >= 2^-16 (biases 2^-32) before fixed point")
+    if np.abs(w).max(initial=0) > WEIGHT_MAX or np.abs(b).max(initial=0) > 2.0**16:
+        raise ValueError("ARM parameter out of the fixed-point range")
+    return np.ascontiguousarray(wi.T), bi
 
 
 def fixed_forward(layers, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

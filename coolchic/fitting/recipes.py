@@ -53,6 +53,9 @@ class Stage:
     learning_rate: Callable  # progress -> lr
     optimizer: Any = Adam()  # an optimizer value: .transform() -> optax direction
     keep_best: bool = False  # keep the parameters with the lowest loss seen in this stage
+    # > 0 (with keep_best): "lowest loss" is the hard-rounded loss, measured every so many steps
+    # and at the stage's last step (Cool-chic 5's validations) instead of the training loss
+    validate_every: int = 0
     plateau_factor: float = 1.0  # < 1: multiply lr by this after `plateau_patience` steps w/o gain
     plateau_patience: int = 0
     reset_on_plateau: bool = False  # on a plateau also go back to the best parameters and Adam state

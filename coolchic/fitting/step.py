@@ -77,9 +77,10 @@ def loss_terms(params, latents, config: ModelConfig, image, lmbda, one_by_one: b
 def _bookkeeping(stage: Stage):
     """The end of a step of `stage`: best parameters, plateau lr drops and resets, metrics."""
 
-    def finish(state: FitState, params, opt_state, loss, mse, bpp) -> FitState:
-        # Loss was measured at state.params: that is the candidate for "best".
-        better = loss < state.best_loss
+    def finish(state: FitState, params, opt_state, loss, mse, bpp, judged) -> FitState:
+        # Loss (and `judged`, the loss that decides "best") was measured at state.params: that is
+        # the candidate for "best".
+        better = judged < state.best_loss
         pick = lambda cond, a, b: jax.tree.map(lambda x, y: jnp.where(cond, x, y), a, b)
         best_params, best_opt = state.best_params, state.best_opt_state
         if stage.keep_best or stage.reset_on_plateau:
@@ -102,7 +103,7 @@ def _bookkeeping(stage: Stage):
             key=state.key,
             best_params=best_params,
             best_opt_state=best_opt,
-            best_loss=jnp.minimum(loss, state.best_loss),
+            best_loss=jnp.minimum(judged, state.best_loss),
             lr_scale=lr_scale,
             since_best=since,
             loss=loss,
@@ -141,6 +142,25 @@ def make_step(config: ModelConfig, stages: tuple[Stage, ...], one_by_one: bool =
 
     grad_fn = jax.value_and_grad(objective, has_aux=True)
 
+    def hard_loss(params, image, lmbda):
+        model_params = to_model(params, config)
+        q = [jnp.round(g) for g in model_params["latents"]]
+        return loss_terms(model_params, q, config, image, lmbda, one_by_one)[0]
+
+    def judge(stage: Stage):
+        """(loss, state, total, image, lmbda) -> the loss that decides "best" for this stage."""
+        k = stage.validate_every if stage.keep_best else 0
+        if k <= 0:
+            return lambda loss, *_: loss
+
+        def judged(loss, state, total, image, lmbda):
+            due = (state.step % k == 0) | (state.step == total - 1)
+            return jax.lax.cond(due, lambda: hard_loss(state.params, image, lmbda), lambda: jnp.float32(jnp.inf))
+
+        return judged
+
+    judged_loss = chosen([judge(s) for s in stages])
+
     def step(state: FitState, image, lmbda, total, si) -> FitState:
         progress = state.step.astype(jnp.float32) / jnp.maximum(total, 1).astype(jnp.float32)
         key = jax.random.fold_in(state.key, state.step)
@@ -148,7 +168,8 @@ def make_step(config: ModelConfig, stages: tuple[Stage, ...], one_by_one: bool =
         updates, opt_state = optimizer_update(which[si], grads, state.opt_state, state.params)
         lr = learning_rate(si, progress) * state.lr_scale
         params = optax.apply_updates(state.params, jax.tree.map(lambda u: -lr * u, updates))
-        return bookkeeping(si, state, params, opt_state, loss, mse, bpp)
+        judged = judged_loss(si, loss, state, total, image, lmbda)
+        return bookkeeping(si, state, params, opt_state, loss, mse, bpp, judged)
 
     return step
 

@@ -23,8 +23,8 @@ import numpy as np
 from coolchic.config import CoolChic5Config
 from coolchic.model.arm import HIDDEN_MAX, canvas_bits, to_canvas
 from coolchic.model.contract import Model
+from coolchic.model.image import image_functions
 from coolchic.model.latents import pyramid
-from coolchic.model.synthesis import squared_error, synthesize
 from coolchic.model.upsampling import _shift, phase_filter_axis
 
 LOG_SCALE_SHIFT = 4.0  # the ARM's log-scale output is raw - 4 (scale exp(-4) at initialisation)
@@ -226,16 +226,7 @@ def features(params: dict, latents: list, config: CoolChic5Config, height: int, 
     return upsample(params["upsampling"], latents[: config.n_grids], config, height, width)
 
 
-def decode_image(params: dict, latents: list, config: CoolChic5Config, height: int, width: int):
-    f = features(params, latents, config, height, width)
-    return jnp.clip(synthesize(params["synthesis"], f, config), 0.0, 1.0)
-
-
-def rd_terms(params: dict, latents: list, config: CoolChic5Config, image: jnp.ndarray):
-    c, h, w = image.shape
-    f = features(params, latents, config, h, w)
-    se = squared_error(params["synthesis"], f, image, config)
-    return se / image.size, rate_bits(params, latents, config)
+decode_image, rd_terms = image_functions(features, rate_bits)
 
 
 COOLCHIC5_MODEL = Model(

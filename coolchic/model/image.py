@@ -36,18 +36,26 @@ def features(params: dict, latents: list, config: ModelConfig, height: int, widt
     return upsample(params["upsampling"], latents, config, height, width)
 
 
-def decode_image(params: dict, latents: list, config: ModelConfig, height: int, width: int):
-    """Reconstruction (C, H, W) clipped to [0, 1] from (rounded) latents."""
-    f = features(params, latents, config, height, width)
-    return jnp.clip(synthesize(params["synthesis"], f, config), 0.0, 1.0)
+def image_functions(features, rate_bits):
+    """(decode_image, rd_terms) of an image model from its features (the synthesis input) and
+    its latent rate: the synthesis, its clipping and the MSE are shared by the image families."""
+
+    def decode_image(params: dict, latents: list, config: ModelConfig, height: int, width: int):
+        """Reconstruction (C, H, W) clipped to [0, 1] from (rounded) latents."""
+        f = features(params, latents, config, height, width)
+        return jnp.clip(synthesize(params["synthesis"], f, config), 0.0, 1.0)
+
+    def rd_terms(params: dict, latents: list, config: ModelConfig, image: jnp.ndarray):
+        """(mse, bits) of an image (C, H, W) given latents already passed through a quantizer."""
+        c, h, w = image.shape
+        f = features(params, latents, config, h, w)
+        se = squared_error(params["synthesis"], f, image, config)
+        return se / image.size, rate_bits(params, latents, config)
+
+    return decode_image, rd_terms
 
 
-def rd_terms(params: dict, latents: list, config: ModelConfig, image: jnp.ndarray):
-    """(mse, bits) of an image (C, H, W) given latents already passed through a quantizer."""
-    c, h, w = image.shape
-    f = features(params, latents, config, h, w)
-    se = squared_error(params["synthesis"], f, image, config)
-    return se / image.size, rate_bits(params, latents, config)
+decode_image, rd_terms = image_functions(features, rate_bits)
 
 
 IMAGE_MODEL = Model(
