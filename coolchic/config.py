@@ -166,6 +166,11 @@ class ModelConfig:
     def with_channels(self, channels: int) -> ModelConfig:
         return dataclasses.replace(self, out_channels=channels)
 
+    def for_image(self, channels: int, height: int, width: int) -> ModelConfig:
+        """The configuration an encoder fits to an image of this size (channels here; a family
+        may also adapt its grids to the size)."""
+        return self.with_channels(channels)
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["context"] = [list(c) for c in self.context]
@@ -222,7 +227,9 @@ class CoolChic5Config(ModelConfig):
     padding, Dirac init). Synthesis: the per-pixel MLP synth_hidden -> out_channels with a linear
     stabiliser from the features to the output, then synth_convs residual 3x3 convs with edge
     padding and ReLU between them. latent_step = 1 / Cool-chic's latent gain (16).
-    `context` and `arm_hidden` follow from arm_context, ifce_features and arm_layers.
+    `context` and `arm_hidden` follow from arm_context, ifce_features and arm_layers; with
+    auto_depth, for_image sets n_grids and hyper_levels from the image size (an encoder choice:
+    the header stores the grids themselves).
     """
 
     n_grids: int = 7
@@ -239,6 +246,7 @@ class CoolChic5Config(ModelConfig):
     latent_step: float = 1.0 / 16
     conv_activation: bool = True
     conv_padding: str = "edge"
+    auto_depth: bool = True  # for_image picks the grids from the image size (not in the header)
 
     RECORD: ClassVar[tuple] = (  # the .cool image header's architecture (format 3, family 1)
         ("n_grids", _GRIDS),
@@ -270,14 +278,24 @@ class CoolChic5Config(ModelConfig):
             1 <= v <= 11 for v in self.hyper_levels
         ):
             raise ValueError(f"hyper_levels must be increasing levels in [1, 11], got {self.hyper_levels}")
-        if self.n_grids + len(self.hyper_levels) > 12:
-            raise ValueError("at most 12 latent and hyperlatent grids")
+        if self.n_grids + len(self.hyper_levels) > 16:
+            raise ValueError("at most 16 latent and hyperlatent grids")
         if not 0 <= self.ifce_grids <= self.n_grids + len(self.hyper_levels):
             raise ValueError(f"ifce_grids must be in [0, {self.n_grids + len(self.hyper_levels)}]")
         if self.upsampling_taps % 2 or self.preconcat_taps % 2 == 0:
             raise ValueError("upsampling_taps must be even and preconcat_taps odd")
         if self.synth_convs < 1:
             raise ValueError("Cool-chic 5 synthesis has at least one residual conv")
+
+    def for_image(self, channels: int, height: int, width: int) -> CoolChic5Config:
+        """With auto_depth, Cool-chic 5's `auto` latent and hyperlatent resolutions: the coarsest
+        grid at 1/64 below 1M pixels, 1/128 below 3M, 1/256 above; hyperlatents from 1/16 down."""
+        config = self.with_channels(channels)
+        if not self.auto_depth:
+            return config
+        pixels = height * width
+        deepest = 6 if pixels < 1_000_000 else 7 if pixels < 3_000_000 else 8
+        return dataclasses.replace(config, n_grids=deepest + 1, hyper_levels=tuple(range(4, deepest + 1)))
 
     @property
     def n_latent_grids(self) -> int:

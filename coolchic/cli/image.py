@@ -148,6 +148,7 @@ def cmd_macs(args) -> int:
         print(format_table(c, args.height, args.width, args.frames))
         write_report(args.json, all_conventions(c, args.height, args.width, args.frames))
         return 0
+    c = c.for_image(c.out_channels, args.height, args.width)
     print(f"preset {args.preset}: {preset.description}; image {args.height}x{args.width}")
     print(format_table(c, args.height, args.width))
     write_report(args.json, all_conventions(c, args.height, args.width))
