@@ -166,9 +166,9 @@ class ModelConfig:
     def with_channels(self, channels: int) -> ModelConfig:
         return dataclasses.replace(self, out_channels=channels)
 
-    def for_image(self, channels: int, height: int, width: int) -> ModelConfig:
-        """The configuration an encoder fits to an image of this size (channels here; a family
-        may also adapt its grids to the size)."""
+    def for_image(self, channels: int, height: int, width: int, lmbda: float | None = None) -> ModelConfig:
+        """The configuration an encoder fits to an image of this size at this lambda (channels
+        here; a family may also adapt its grids or latent gain)."""
         return self.with_channels(channels)
 
     def to_dict(self) -> dict:
@@ -228,8 +228,8 @@ class CoolChic5Config(ModelConfig):
     stabiliser from the features to the output, then synth_convs residual 3x3 convs with edge
     padding and ReLU between them. latent_step = 1 / Cool-chic's latent gain (16).
     `context` and `arm_hidden` follow from arm_context, ifce_features and arm_layers; with
-    auto_depth, for_image sets n_grids and hyper_levels from the image size (an encoder choice:
-    the header stores the grids themselves).
+    `auto`, for_image sets n_grids and hyper_levels from the image size and latent_step from
+    lambda (encoder choices: the header stores the grids themselves).
     """
 
     n_grids: int = 7
@@ -246,7 +246,7 @@ class CoolChic5Config(ModelConfig):
     latent_step: float = 1.0 / 16
     conv_activation: bool = True
     conv_padding: str = "edge"
-    auto_depth: bool = True  # for_image picks the grids from the image size (not in the header)
+    auto: bool = True  # for_image picks the grids and the latent gain (encoder choices, not in the header)
 
     RECORD: ClassVar[tuple] = (  # the .cool image header's architecture (format 3, family 1)
         ("n_grids", _GRIDS),
@@ -287,15 +287,21 @@ class CoolChic5Config(ModelConfig):
         if self.synth_convs < 1:
             raise ValueError("Cool-chic 5 synthesis has at least one residual conv")
 
-    def for_image(self, channels: int, height: int, width: int) -> CoolChic5Config:
-        """With auto_depth, Cool-chic 5's `auto` latent and hyperlatent resolutions: the coarsest
-        grid at 1/64 below 1M pixels, 1/128 below 3M, 1/256 above; hyperlatents from 1/16 down."""
+    def for_image(self, channels: int, height: int, width: int, lmbda: float | None = None) -> CoolChic5Config:
+        """With `auto`, Cool-chic 5's encoder choices: its `auto` latent and hyperlatent
+        resolutions (the coarsest grid at 1/64 below 1M pixels, 1/128 below 3M, 1/256 above;
+        hyperlatents from 1/16 down) and, given lambda, its latent gain (16; 20 below lambda
+        5e-4, 24 below 2e-4)."""
         config = self.with_channels(channels)
-        if not self.auto_depth:
+        if not self.auto:
             return config
         pixels = height * width
         deepest = 6 if pixels < 1_000_000 else 7 if pixels < 3_000_000 else 8
-        return dataclasses.replace(config, n_grids=deepest + 1, hyper_levels=tuple(range(4, deepest + 1)))
+        config = dataclasses.replace(config, n_grids=deepest + 1, hyper_levels=tuple(range(4, deepest + 1)))
+        if lmbda is not None:
+            gain = 24 if lmbda < 2e-4 else 20 if lmbda < 5e-4 else 16
+            config = dataclasses.replace(config, latent_step=1.0 / gain)
+        return config
 
     @property
     def n_latent_grids(self) -> int:

@@ -216,15 +216,17 @@ def test_hop_fits_with_its_own_recipe(kodak_crop):
     assert -10 * np.log10(np.mean((rep["reconstruction"] - x) ** 2)) > 25
 
 
-def test_auto_depth_follows_the_image_size_as_cool_chic_5():
+def test_auto_depth_and_gain_follow_the_image_size_and_lambda_as_cool_chic_5():
     hop = get_preset("cc5-hop").config
     assert hop.for_image(3, 512, 768) == hop  # Kodak: 1/64 is the coarsest grid
     big = hop.for_image(3, 1024, 1024)  # 1M pixels: down to 1/128
     assert (big.n_grids, big.hyper_levels) == (8, (4, 5, 6, 7))
     huge = hop.for_image(1, 2000, 1600)
     assert (huge.n_grids, huge.hyper_levels, huge.out_channels) == (9, (4, 5, 6, 7, 8), 1)
-    fixed = dataclasses.replace(hop, auto_depth=False, n_grids=5, hyper_levels=(3,))
-    assert fixed.for_image(3, 2000, 1600) == dataclasses.replace(fixed, out_channels=3)
+    gains = [round(1 / hop.for_image(3, 64, 64, lm).latent_step) for lm in (1e-3, 5e-4, 4.9e-4, 2e-4, 1e-4)]
+    assert gains == [16, 16, 20, 20, 24]
+    fixed = dataclasses.replace(hop, auto=False, n_grids=5, hyper_levels=(3,))
+    assert fixed.for_image(3, 2000, 1600, 1e-4) == dataclasses.replace(fixed, out_channels=3)
     w = Writer()
     codes = {m: [GroupCode(1, 1.0), GroupCode(0, 1.0)] for m in MODULES}
     write_header(w, Header(2000, 1600, 1, 8, huge, {m: (8, 8) for m in MODULES}, codes))

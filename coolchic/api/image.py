@@ -53,7 +53,7 @@ def fit_image(
     pruning); adaptive also tries the alternative architectures of the registered search
     (`c3-adaptive`: C3's), each with the same seeds, and keeps the best of all.
     """
-    config = config.for_image(img.channels, img.height, img.width)
+    config = config.for_image(img.channels, img.height, img.width, lmbda)
     x = image_to_chw(img)
     t0 = time.perf_counter()
     seeds = list(range(seed, seed + candidates))
@@ -142,7 +142,7 @@ def encode_images(
     shapes = {(im.height, im.width, im.channels) for im in imgs}
     if len(shapes) != 1:
         raise ValueError(f"encode_images needs images of one size, got {sorted(shapes)}")
-    config = config.for_image(imgs[0].channels, imgs[0].height, imgs[0].width)
+    config = config.for_image(imgs[0].channels, imgs[0].height, imgs[0].width, lmbda)
     t0 = time.perf_counter()
     results = fit_batch(
         [image_to_chw(im) for im in imgs],
