@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar, NamedTuple
 
+COLOURS = ("rgb", "yuv444", "yuv420")  # decoder output formats (coolchic.model.colour)
+
 
 def causal_context(size: int) -> tuple[tuple[int, int], ...]:
     """Offsets (dy, dx) of the causal half of a size x size mask, raster order.
@@ -103,6 +105,9 @@ class ModelConfig:
         "c3": as C3 does (see coolchic.model.fit_space): the networks see latents in units of
         latent_step, the ARM's log-scale is -0.5 * (raw + 8), C3's initialisation, and the
         training output is clipped to [0, 1]. Folded into plain weights for coding. Fit only.
+    colour: the decoder's output format (coolchic.model.colour): "rgb" (RGB, or gray with one
+        channel), "yuv444" or "yuv420" (chroma averaged over 2x2 blocks, Cool-chic 5's 4:2:0).
+        The header stores it beside the channel count; for_image's caller sets it from the input.
     """
 
     n_grids: int = 7
@@ -119,6 +124,7 @@ class ModelConfig:
     conv_activation: bool = False
     conv_padding: str = "zero"
     parameterisation: str = "plain"
+    colour: str = "rgb"
 
     is_video: ClassVar[bool] = False  # VideoConfig: True
     RECORD: ClassVar[tuple] = (  # the .cool image header's architecture, in byte order
@@ -149,6 +155,16 @@ class ModelConfig:
             raise ValueError("ARM context must be strictly causal (dy < 0, or dy == 0 and dx < 0)")
         if self.out_channels not in (1, 3):
             raise ValueError("out_channels must be 1 (gray) or 3 (RGB)")
+        if self.colour not in COLOURS:
+            raise ValueError(f"unknown colour format {self.colour!r} (expected one of {', '.join(COLOURS)})")
+        if self.colour != "rgb" and self.out_channels != 3:
+            raise ValueError(f"colour format {self.colour} has 3 channels")
+
+    @property
+    def clip_in_training(self) -> bool:
+        """Whether the training loss sees the output clipped to [0, 1], as the decoder does
+        (C3 and Cool-chic 5 train so: overshooting a saturated pixel then costs nothing)."""
+        return self.parameterisation == "c3"
 
     @property
     def n_context(self) -> int:
@@ -304,6 +320,10 @@ class CoolChic5Config(ModelConfig):
         return config
 
     @property
+    def clip_in_training(self) -> bool:
+        return True  # its frame decoder clamps to [0, 1] in training too
+
+    @property
     def n_latent_grids(self) -> int:
         """Latent plus hyperlatent grids: the length of params["latents"]."""
         return self.n_grids + len(self.hyper_levels)
@@ -358,6 +378,8 @@ class VideoConfig(ModelConfig):
         # reproduced with its latents, ARM and 3D convs, not its activation and padding
         if (self.synth_activation, self.conv_activation, self.conv_padding) != ("relu", False, "zero"):
             raise ValueError("videos use ReLU synthesis with zero-padded convs")
+        if self.colour != "rgb":
+            raise ValueError("videos are coded as RGB (their YUV planes are converted)")
         if self.parameterisation != "plain":
             raise ValueError("videos are fitted with parameterisation='plain'")
         if self.upsampling != "bilinear":

@@ -100,6 +100,7 @@ class EncodeReport(Report):
     width: int
     channels: int
     bit_depth: int
+    colour: str = "rgb"  # coolchic.model.colour: "rgb", "yuv444", "yuv420" (psnr over its coded samples)
     preset: str | None = optional()
     input: str | None = optional()
     output: str | None = optional()
@@ -145,6 +146,7 @@ class DecodeReport(Report):
     bytes_by_part: dict
     bit_depth: int | None = optional()
     chroma: str | None = optional()  # videos: the source's chroma ("420", "444"), None for RGB
+    colour: str | None = optional()  # images: coolchic.model.colour's output format
     output: str | None = optional()
     weights_seconds: float | None = optional()
     latents_seconds: float | None = optional()

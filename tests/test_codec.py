@@ -154,7 +154,7 @@ def _with_crc(body: bytes) -> bytes:
 def test_out_of_range_header_values_are_rejected(small_stream):
     data, _ = small_stream
     body = bytearray(data[:-4])
-    assert body[4] == 3 and body[5] == 24 and body[8] == 8  # version 3: varint height, width; channels; depth
+    assert body[4] == 4 and body[5] == 24 and body[8] == 8  # version 4: varint height, width; channels; depth
     body[5] = 0  # height 0
     with pytest.raises(BitstreamError, match="image size"):
         codec.decode(_with_crc(bytes(body)))
@@ -164,14 +164,17 @@ def test_out_of_range_header_values_are_rejected(small_stream):
         codec.decode(_with_crc(bytes(body)))
 
 
-def test_version_2_streams_still_decode(small_stream):
-    """Format 2 is format 3 without the family byte (after channels and bit depth)."""
+def test_version_3_and_2_streams_still_decode(small_stream):
+    """Format 3 is format 4 without the colour byte (after channels and bit depth), format 2 also
+    without the family byte after it."""
     data, _ = small_stream
     body = bytearray(data[:-4])
-    assert body[9] == 0  # family 0: this library's Cool-chic / C3 decoder
-    v2 = _with_crc(bytes(body[:4]) + bytes([2]) + bytes(body[5:9]) + bytes(body[10:]))
-    np.testing.assert_array_equal(codec.decode(v2)[0], codec.decode(data)[0])
-    body[9] = 7
+    assert body[9] == 0 and body[10] == 0  # colour 0: RGB; family 0: this library's Cool-chic / C3 decoder
+    v3 = _with_crc(bytes(body[:4]) + bytes([3]) + bytes(body[5:9]) + bytes(body[10:]))
+    v2 = _with_crc(bytes(body[:4]) + bytes([2]) + bytes(body[5:9]) + bytes(body[11:]))
+    for old in (v3, v2):
+        np.testing.assert_array_equal(codec.decode(old)[0], codec.decode(data)[0])
+    body[10] = 7
     with pytest.raises(BitstreamError, match="model family"):
         codec.decode(_with_crc(bytes(body)))
 

@@ -106,8 +106,8 @@ def test_header_round_trip_and_bad_architectures():
     data = w.getvalue()
     back = read_header(Reader(data))
     assert back.config == c and type(back.config) is CoolChic5Config
-    assert data[9] == 1  # family byte: Cool-chic 5
-    i = 10 + 1  # after the family and n_grids: the hyperlatent level count, then the levels
+    assert data[9] == 0 and data[10] == 1  # colour byte: RGB; family byte: Cool-chic 5
+    i = 11 + 1  # after the family and n_grids: the hyperlatent level count, then the levels
     assert list(data[i : i + 3]) == [2, 3, 5]
     for bad, msg in [((2, 3, 3), "hyperlatent levels"), ((2, 5, 3), "hyperlatent levels"), ((9,), "of them")]:
         corrupt = data[:i] + bytes(bad) + data[i + 3 :]

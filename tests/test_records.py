@@ -87,6 +87,6 @@ def test_image_header_of_the_c3_architecture_is_compact():
     data = w.getvalue()
     back = read_header(Reader(data))
     assert (back.height, back.width, back.config, back.steps, back.codes) == (256, 256, h.config, steps, codes)
-    # magic, version, sizes, family 4 + 1 + 2 + 2 + 2 + 1; grids 1, context 2, ARM 5, upsampling 2, synthesis
-    # 5, convs, activations and padding 4; per module steps 2 and codes (1 + 2) + (2 + 2)
-    assert len(data) == 12 + 19 + 3 * 9
+    # magic, version, sizes, colour, family 4 + 1 + 2 + 2 + 2 + 1 + 1; grids 1, context 2, ARM 5, upsampling 2,
+    # synthesis 5, convs, activations and padding 4; per module steps 2 and codes (1 + 2) + (2 + 2)
+    assert len(data) == 13 + 19 + 3 * 9

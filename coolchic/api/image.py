@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import jax
@@ -9,12 +10,13 @@ import numpy as np
 
 from coolchic.coding import image_codec
 from coolchic.config import ModelConfig
-from coolchic.evaluation.metrics import ms_ssim, psnr
+from coolchic.evaluation.metrics import ms_ssim, psnr_from_mse
 from coolchic.fitting.candidates import fit, fit_batch
 from coolchic.fitting.recipes import DEFAULT_RECIPE, get_recipe
 from coolchic.fitting.result import FitResult, evaluate
 from coolchic.fitting.searches import DEFAULT_SEARCH, SEARCHES
 from coolchic.io.image import Image, to_integers
+from coolchic.model import colour
 from coolchic.model.contract import network_params
 from coolchic.model.macs import macs_per_pixel
 from coolchic.reports import DecodeReport, EncodeReport, FitReport
@@ -25,6 +27,24 @@ WEIGHT_BITS_ESTIMATE = 8.0
 
 def image_to_chw(img: Image) -> np.ndarray:
     return np.ascontiguousarray(img.pixels.transpose(2, 0, 1))
+
+
+def image_config(config: ModelConfig, img: Image, lmbda: float) -> ModelConfig:
+    """The configuration fitted to this image: the family's choices for its size and lambda, and
+    the decoder output format of its colour."""
+    return dataclasses.replace(config.for_image(img.channels, img.height, img.width, lmbda), colour=img.colour)
+
+
+def quality(orig: np.ndarray, rec: np.ndarray, colour_format: str) -> dict:
+    """PSNR over the coded samples (coolchic.model.colour: Cool-chic 5's for YUV 4:2:0) and
+    MS-SSIM (of Y alone for YUV), of (H, W, C) images."""
+    chw = lambda x: np.asarray(x, np.float64).transpose(2, 0, 1)
+    mse = float(colour.mse(chw(rec), chw(orig), colour_format))
+    yuv = colour_format != "rgb"
+    return {
+        "psnr": psnr_from_mse(mse),
+        "ms_ssim": ms_ssim(orig[..., :1] if yuv else orig, rec[..., :1] if yuv else rec),
+    }
 
 
 def n_network_params(params: dict) -> int:
@@ -53,7 +73,7 @@ def fit_image(
     pruning); adaptive also tries the alternative architectures of the registered search
     (`c3-adaptive`: C3's), each with the same seeds, and keeps the best of all.
     """
-    config = config.for_image(img.channels, img.height, img.width, lmbda)
+    config = image_config(config, img, lmbda)
     x = image_to_chw(img)
     t0 = time.perf_counter()
     seeds = list(range(seed, seed + candidates))
@@ -139,10 +159,10 @@ def encode_images(
 ) -> list[tuple[bytes, EncodeReport]]:
     """encode_image for several images of one size, fitted as coolchic.fitting.candidates.fit_batch
     does (batch: see batch_mode). encode_seconds and fit_seconds are each image's share of the batch's time."""
-    shapes = {(im.height, im.width, im.channels) for im in imgs}
+    shapes = {(im.height, im.width, im.channels, im.colour) for im in imgs}
     if len(shapes) != 1:
-        raise ValueError(f"encode_images needs images of one size, got {sorted(shapes)}")
-    config = config.for_image(imgs[0].channels, imgs[0].height, imgs[0].width, lmbda)
+        raise ValueError(f"encode_images needs images of one size and colour format, got {sorted(shapes)}")
+    config = image_config(config, imgs[0], lmbda)
     t0 = time.perf_counter()
     results = fit_batch(
         [image_to_chw(im) for im in imgs],
@@ -171,8 +191,7 @@ def code_fit(img: Image, result: FitResult, fitted: FitReport, t0: float) -> tup
     report = EncodeReport(
         bpp=coded["bpp"],
         bpp_estimated=coded["bpp_estimated"],
-        psnr=psnr(orig, rec),
-        ms_ssim=ms_ssim(orig, rec),
+        **quality(orig, rec, img.colour),
         macs_per_pixel=fitted.macs_per_pixel,
         bytes=coded["bytes"],
         bytes_by_part=coded["bytes_by_part"],
@@ -190,6 +209,7 @@ def code_fit(img: Image, result: FitResult, fitted: FitReport, t0: float) -> tup
         width=img.width,
         channels=img.channels,
         bit_depth=img.bit_depth,
+        colour=img.colour,
         reconstruction=rec,
     )
     return data, report
@@ -204,10 +224,11 @@ def decode_image(data: bytes) -> tuple[Image, DecodeReport]:
         width=header.width,
         frames=1,
         channels=header.channels,
+        colour=header.config.colour,
         bytes_by_part=info["bytes_by_part"],
         bit_depth=header.bit_depth,
         weights_seconds=info["weights_seconds"],
         latents_seconds=info["latents_seconds"],
         synthesis_seconds=info["synthesis_seconds"],
     )
-    return Image(np.ascontiguousarray(rec.transpose(1, 2, 0)), header.bit_depth), report
+    return Image(np.ascontiguousarray(rec.transpose(1, 2, 0)), header.bit_depth, header.config.colour), report

@@ -3,6 +3,7 @@ coolchic.cli.video."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -19,11 +20,13 @@ from coolchic.cli.options import (
     save_stream,
     write_report,
 )
+from coolchic.cli.video import parse_size
 from coolchic.coding.image_format import unpack
 from coolchic.coding.video_format import is_video_stream
 from coolchic.config import CoolChic5Config
 from coolchic.io.image import read_image, write_image
 from coolchic.io.video import is_video_path
+from coolchic.io.yuv import read_yuv_image, write_yuv_image, yuv_frame_count, yuv_name_layout
 from coolchic.model.macs import all_conventions, conventions, format_table, macs_per_pixel
 from coolchic.presets import get_preset
 
@@ -41,13 +44,52 @@ def _fit_kwargs(args) -> dict:
     )
 
 
+def yuv_layout(args, path: str) -> dict | None:
+    """The layout of a raw .yuv input (size, chroma, bit_depth: the flags, else what a Cool-chic
+    style name says, else 4:2:0 8-bit) when it holds one frame, which is then coded as a YUV
+    image; None for any other input (a .yuv of several frames is a video)."""
+    if not path.lower().endswith(".yuv"):
+        return None
+    given = {"size": parse_size(args.size), "chroma": args.chroma, "bit_depth": args.bit_depth}
+    layout = {"size": None, "chroma": "420", "bit_depth": 8} | yuv_name_layout(path)
+    layout |= {k: v for k, v in given.items() if v is not None}
+    if layout["size"] is None:
+        raise CLIError(f"{path}: a raw .yuv input needs --size WxH (or a name like image_768x512_1p_yuv420_8b.yuv)")
+    frames = yuv_frame_count(path, **layout)
+    if frames == 1:
+        return layout
+    if (layout["chroma"], layout["bit_depth"]) != ("420", 8):
+        raise CLIError(f"{path}: holds {frames} frames, a video; videos are read from 8-bit 4:2:0 .yuv only")
+    return None
+
+
+def read_input_image(args, path: str):
+    """The image a fit or encode command codes: PNG / PPM / PGM, or a one-frame raw .yuv."""
+    layout = yuv_layout(args, path)
+    return read_yuv_image(path, **layout) if layout else read_image(path)
+
+
+def _outputs_for(colour: str) -> str:
+    return ".yuv" if colour != "rgb" else ".png, .ppm or .pgm"
+
+
+def write_output_image(path: str, img, force: bool) -> None:
+    """An RGB / gray image to PNG / PPM / PGM, a YUV image to .yuv: nothing is converted."""
+    if path.lower().endswith(".yuv") != (img.colour != "rgb"):
+        raise CLIError(f"{path}: a {img.colour.upper()} image is written to {_outputs_for(img.colour)}")
+    if img.colour != "rgb":
+        write_yuv_image(path, img, force=force)
+    else:
+        write_image(path, img.pixels, img.bit_depth, force=force)
+
+
 def cmd_fit(args) -> int:
-    if is_video_path(args.image):
+    if yuv_layout(args, args.image) is None and is_video_path(args.image):
         raise CLIError("fit works on images; use `coolchic encode` for videos")
     preset = preset_for(args.preset, video=False)
     if args.save_reconstruction:
         check_output(args.save_reconstruction, [args.image], args.force)
-    img = read_image(args.image)
+    img = read_input_image(args, args.image)
     _, report = fit_image(img, preset.config, steps=args.steps or preset.steps, **_fit_kwargs(args))
     report.preset, report.image = preset.name, os.path.abspath(args.image)
     print_report(
@@ -56,19 +98,25 @@ def cmd_fit(args) -> int:
     )
     print(f"{'':>16}  (weights: {report.weights_estimate})")
     if args.save_reconstruction:
-        write_image(args.save_reconstruction, report.reconstruction, img.bit_depth, force=True)
+        rec = dataclasses.replace(img, pixels=report.reconstruction)
+        write_output_image(args.save_reconstruction, rec, force=True)
     write_report(args.json, report)
     return 0
 
 
 def cmd_encode(args) -> int:
-    if is_video_path(args.input):
+    yuv_image = yuv_layout(args, args.input) is not None
+    if (args.chroma or args.bit_depth) and not args.input.lower().endswith(".yuv"):
+        raise CLIError("--chroma and --bit-depth apply to raw .yuv inputs only")
+    if is_video_path(args.input) and not yuv_image:
         return cli_video.encode(args)
-    if args.size or args.frames or args.patch or args.offset_steps is not None:
-        raise CLIError("--size, --frames, --patch and --offset-steps apply to videos only")
+    if args.frames or args.patch or args.offset_steps is not None:
+        raise CLIError("--frames, --patch and --offset-steps apply to videos only")
+    if not yuv_image and (args.size or args.chroma or args.bit_depth):
+        raise CLIError("--size, --chroma and --bit-depth apply to raw .yuv inputs only")
     preset = preset_for(args.preset, video=False)
     check_output(args.output, [args.input], args.force)
-    img = read_image(args.input)
+    img = read_input_image(args, args.input)
     data, report = encode_image(img, preset.config, steps=args.steps or preset.steps, **_fit_kwargs(args))
     save_stream(args, data, report, preset.name)
     print_report(
@@ -86,12 +134,14 @@ def cmd_decode(args) -> int:
             raise CLIError(f"refusing to overwrite the input {args.input}")
         return cli_video.decode(args, data)
     check_output(args.output, [args.input], args.force)
-    if os.path.splitext(args.output)[1].lower() in (".y4m", ".yuv", ".gif"):
-        raise CLIError(f"{args.input} holds an image; decode it to .png, .ppm or .pgm")
+    colour = unpack(data)[0].config.colour
+    ext = os.path.splitext(args.output)[1].lower()
+    if ext in (".y4m", ".gif") or (ext == ".yuv") != (colour != "rgb"):
+        raise CLIError(f"{args.input} holds a {colour.upper()} image; decode it to {_outputs_for(colour)}")
     img, report = decode_image(data)
-    write_image(args.output, img.pixels, img.bit_depth, force=True)
+    write_output_image(args.output, img, force=True)
     report.output = os.path.abspath(args.output)
-    print_report(report, ["height", "width", "channels", "bit_depth", "decode_seconds"])
+    print_report(report, ["height", "width", "channels", "colour", "bit_depth", "decode_seconds"])
     write_report(args.json, report)
     return 0
 
@@ -110,6 +160,7 @@ def cmd_info(args) -> int:
         "height": header.height,
         "width": header.width,
         "channels": header.channels,
+        "colour": c.colour,
         "bit_depth": header.bit_depth,
         "architecture": c.to_dict(),
         "quantization_steps": {m: [2.0**-k for k in ks] for m, ks in header.steps.items()},
@@ -120,7 +171,7 @@ def cmd_info(args) -> int:
         return 0
     print(
         f"{args.input}: {len(data)} bytes, {info['bpp']:.4f} bpp, {header.width}x{header.height}, "
-        f"{header.channels} channel(s), {header.bit_depth}-bit"
+        f"{header.channels} channel(s), {header.bit_depth}-bit" + (f", {c.colour.upper()}" if c.colour != "rgb" else "")
     )
     print(f"  bytes by part: {parts}")
     print(

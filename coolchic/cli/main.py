@@ -14,7 +14,7 @@ import coolchic.cli.curves as curves
 import coolchic.cli.demo as demo
 import coolchic.cli.evaluate as evaluate
 from coolchic.cli.image import cmd_decode, cmd_encode, cmd_fit, cmd_info, cmd_macs
-from coolchic.cli.options import EXIT_ERROR, CLIError, add_fit_args, add_preset_arg, positive_int
+from coolchic.cli.options import EXIT_ERROR, CLIError, add_fit_args, add_preset_arg, add_yuv_args, positive_int
 from coolchic.coding.errors import BitstreamError
 from coolchic.evaluation.anchors import CurveError
 from coolchic.fitting import compile_cache
@@ -26,20 +26,22 @@ COMPILING_COMMANDS = {"fit", "encode", "demo", "eval"}
 
 def _add_codec_parsers(sub) -> None:
     f = sub.add_parser("fit", help="fit an image and report estimated rate, PSNR and MACs/pixel")
-    f.add_argument("image")
+    f.add_argument("image", help="PNG or PPM/PGM, or a one-frame raw .yuv")
     add_fit_args(f)
-    f.add_argument("--save-reconstruction", metavar="OUT.png")
+    add_yuv_args(f)
+    f.add_argument("--save-reconstruction", metavar="OUT.png|OUT.yuv")
     f.set_defaults(func=cmd_fit)
 
     e = sub.add_parser("encode", help="fit an image and write a .cool bitstream")
     e.add_argument(
         "input",
-        help="PNG or PPM/PGM (8/16-bit, gray/RGB; opaque RGBA is coded as RGB), or a video: "
-        ".y4m (8-bit 4:2:0/4:4:4), raw 4:2:0 .yuv with --size, a folder of PNG frames, .gif",
+        help="PNG or PPM/PGM (8/16-bit, gray/RGB; opaque RGBA is coded as RGB), a one-frame raw .yuv "
+        "(coded as YUV, 4:2:0 or 4:4:4, 8..16-bit), or a video: .y4m (8-bit 4:2:0/4:4:4), raw 8-bit "
+        "4:2:0 .yuv of several frames, a folder of PNG frames, .gif",
     )
     e.add_argument("-o", "--output", required=True)
     add_fit_args(e)
-    e.add_argument("--size", metavar="WxH", help="frame size of a raw .yuv input")
+    add_yuv_args(e)
     e.add_argument("--frames", type=positive_int, help="code only the first N frames of a video")
     e.add_argument(
         "--patch",

@@ -82,6 +82,16 @@ def add_fit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def add_yuv_args(p: argparse.ArgumentParser) -> None:
+    """The layout of a raw .yuv input; a Cool-chic-style name (image_768x512_1p_yuv420_10b.yuv)
+    gives any of them that are not set."""
+    p.add_argument("--size", metavar="WxH", help="frame size of a raw .yuv input")
+    p.add_argument("--chroma", choices=("420", "444"), help="chroma sampling of a raw .yuv input (default 420)")
+    p.add_argument(
+        "--bit-depth", type=int, choices=range(8, 17), metavar="8..16", help="bits per sample of a raw .yuv (default 8)"
+    )
+
+
 def pruning(args) -> dict:
     """--prune-after / --keep as fit_image arguments, checked against --candidates."""
     if args.prune_after is None:

@@ -13,6 +13,7 @@ from coolchic.api.video import decode_video, encode_video
 from coolchic.cli.options import check_output, preset_for, print_macs_line, print_report, save_stream, write_report
 from coolchic.coding.video_format import patch_boxes, unpack
 from coolchic.io.video import read_video, write_video
+from coolchic.io.yuv import yuv_name_layout
 from coolchic.model.macs import video_macs_per_pixel
 
 
@@ -33,7 +34,8 @@ def encode(args) -> int:
     check_output(args.output, [args.input], args.force)
     if args.checkpoint or args.candidates > 1 or args.adaptive or args.prune_after or args.keep:
         raise ValueError("--checkpoint, --candidates, --prune-after, --keep and --adaptive apply to images only")
-    video = read_video(args.input, size=parse_size(args.size), max_frames=args.frames)
+    size = parse_size(args.size) or yuv_name_layout(args.input).get("size")
+    video = read_video(args.input, size=size, max_frames=args.frames)
     config = preset.config
     if args.patch:
         config = dataclasses.replace(config, patch=tuple(args.patch))

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from coolchic.config import CoolChic5Config, ModelConfig
-from coolchic.model import coolchic5, upsampling
+from coolchic.model import colour, coolchic5, upsampling
 
 
 def upsample(params: dict, grids: list, config: ModelConfig, height: int, width: int) -> np.ndarray:
@@ -106,7 +106,7 @@ def synthesize(params: dict, feats: np.ndarray, config: ModelConfig) -> np.ndarr
             x = activate(x, config.synth_activation)
     if "stabiliser" in params:  # Cool-chic 5: a linear map of the features added to the output
         x += pixel_mlp([params["stabiliser"]], feats)
-    return np.clip(x, 0.0, 1.0)
+    return np.clip(colour.subsample(x, config.colour), 0.0, 1.0)
 
 
 def reconstruct(params: dict, latents: list, config: ModelConfig, height: int, width: int) -> np.ndarray:

@@ -31,7 +31,7 @@ from coolchic.coding.weights import (
 )
 from coolchic.config import CoolChic5Config, ModelConfig
 from coolchic.io.image import to_integers
-from coolchic.model import model_for
+from coolchic.model import colour, model_for
 from coolchic.model.fit_space import to_model
 
 
@@ -57,8 +57,8 @@ def _cost_fns(config: ModelConfig, dims: tuple):
     if key not in _COST_FNS:
         model = model_for(config)
         bits = lambda arm, lat: model.rate_bits({"arm": arm}, lat, config)
-        mse = lambda up, syn, lat, img: jnp.mean(
-            (model.decode({"upsampling": up, "synthesis": syn}, lat, config, *dims) - img) ** 2
+        mse = lambda up, syn, lat, img: colour.mse(
+            model.decode({"upsampling": up, "synthesis": syn}, lat, config, *dims), img, config.colour
         )
         batched = {
             "arm": jax.jit(jax.vmap(bits, (0, None))),

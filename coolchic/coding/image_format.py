@@ -1,14 +1,16 @@
 """The .cool image format: typed header, weights payload, latents payload, CRC-32.
 
-Layout (format version 3; all integers little-endian, varints LEB128; docs/bitstream.md has the
-table): magic "CCJX", version u8, height and width varints, channels u8, bit depth u8,
+Layout (format version 4; all integers little-endian, varints LEB128; docs/bitstream.md has the
+table): magic "CCJX", version u8, height and width varints, channels u8, bit depth u8 (8..16),
+    colour format u8 (COLOURS: 0 RGB or gray, 1 YUV 4:4:4, 2 YUV 4:2:0),
     model family u8 (FAMILIES: 0 this library's Cool-chic / C3 decoder, 1 Cool-chic 5's),
     architecture (the family's config RECORD: grids, ARM context and widths, upsampling, synthesis),
     per module (arm, upsampling, synthesis): weight/bias step exponents and, per group,
     the Laplace support r (varint) and scale (bfloat16),
     weights and latents payload lengths in 32-bit words (varints), the two payloads (u32 words),
     CRC-32 of everything before it (u32).
-Versions 2 and 1 (read, no longer written) had no family byte (family 0); version 1 also stored
+Versions 3, 2 and 1 (read, no longer written) had no colour byte (RGB or gray) and bit depths 8
+or 16 only; versions 2 and 1 had no family byte (family 0); version 1 also stored
 the sizes and lengths as u32, the group codes as u32 and f32, and no synthesis activation or
 conv padding.
 Every read is bounds-checked and every value range-checked (coolchic.coding.records); any
@@ -25,7 +27,7 @@ import numpy as np
 
 from coolchic.coding.errors import BitstreamError
 from coolchic.coding.records import Reader, Writer, check, read_config, read_modules, write_config, write_modules
-from coolchic.config import CoolChic5Config, ModelConfig
+from coolchic.config import COLOURS, CoolChic5Config, ModelConfig
 
 __all__ = [
     "MAGIC",
@@ -42,10 +44,10 @@ __all__ = [
 ]
 
 MAGIC = b"CCJX"
-VERSION = 3
+VERSION = 4
 FAMILIES = (ModelConfig, CoolChic5Config)  # family byte -> config class (version 3 on)
 # the architecture fields each version stores: version 1 had no synthesis activation / conv padding
-RECORDS = {1: ModelConfig.RECORD[:7], 2: ModelConfig.RECORD, 3: None}  # None: the family's RECORD
+RECORDS = {1: ModelConfig.RECORD[:7], 2: ModelConfig.RECORD, 3: None, 4: None}  # None: the family's RECORD
 MAX_SIDE = 1 << 16
 MAX_PIXELS = 1 << 28
 
@@ -75,6 +77,7 @@ def write_header(w: Writer, h: Header) -> None:
     w.varint(h.height)
     w.varint(h.width)
     w.put("BB", h.channels, h.bit_depth)
+    w.put("B", COLOURS.index(h.config.colour))
     w.put("B", family(h.config))
     write_config(w, h.config)
     write_modules(w, h.steps, h.codes)
@@ -97,13 +100,20 @@ def read_header(r: Reader) -> Header:
         f"image size {height}x{width} out of range",
     )
     check(channels in (1, 3), f"channels must be 1 or 3, got {channels}")
-    check(bit_depth in (8, 16), f"bit depth must be 8 or 16, got {bit_depth}")
+    depths = range(8, 17) if version >= 4 else (8, 16)
+    check(bit_depth in depths, f"bit depth {bit_depth} is not valid in format version {version}")
+    colour = "rgb"
+    if version >= 4:
+        code = r.get("B", "colour format")
+        check(code < len(COLOURS), f"unknown colour format {code} (this reader knows 0..{len(COLOURS) - 1})")
+        colour = COLOURS[code]
+        check(colour == "rgb" or channels == 3, f"colour format {colour} needs 3 channels, got {channels}")
     cls = ModelConfig
     if version >= 3:
         fam = r.get("B", "model family")
         check(fam < len(FAMILIES), f"unknown model family {fam} (this reader knows 0..{len(FAMILIES) - 1})")
         cls = FAMILIES[fam]
-    config = read_config(r, cls, RECORDS[version], out_channels=channels)
+    config = read_config(r, cls, RECORDS[version], out_channels=channels, colour=colour)
     steps, codes = read_modules(r, compact=version >= 2)
     return Header(height, width, channels, bit_depth, config, steps, codes, version)
 

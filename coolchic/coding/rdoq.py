@@ -19,7 +19,7 @@ import numpy as np
 
 from coolchic.coding.weights import _is_bias, group_code
 
-BATCH = 16  # moves per vmapped evaluation
+BATCH = 16  # moves per vmapped evaluation (a short last batch is padded: one compiled shape)
 
 
 def laplace_bits(v: np.ndarray, scale) -> np.ndarray:
@@ -87,10 +87,10 @@ def rdoq_module(ints, kw: int, kb: int, batch_cost, lmbda: float, n_pixels: int,
             order = np.flatnonzero(np.abs(flat + delta) <= limit)
             for start in range(0, order.size, BATCH):
                 idx = order[start : start + BATCH]
-                rows = np.repeat(flat[None], idx.size, 0)
+                rows = np.repeat(flat[None], BATCH, 0)
                 rows[np.arange(idx.size), idx] += delta
                 moved = flat[idx] + delta
-                gain = dist(rows) - base_dist + lmbda * dbits_all[idx] / n_pixels
+                gain = dist(rows)[: idx.size] - base_dist + lmbda * dbits_all[idx] / n_pixels
                 good = np.flatnonzero(gain < 0)
                 if not good.size:
                     continue

@@ -11,7 +11,7 @@ import numpy as np
 from coolchic.config import ModelConfig
 from coolchic.fitting.quantizers import hard_round
 from coolchic.fitting.step import cached
-from coolchic.model import model_for
+from coolchic.model import colour, model_for
 from coolchic.model.fit_space import to_model
 
 
@@ -32,7 +32,7 @@ def evaluate(params: dict, config: ModelConfig, image: np.ndarray, with_reconstr
     """Reconstruction with hard-rounded latents, its MSE/PSNR and latent bits (float ARM)."""
     image = jnp.asarray(image, jnp.float32)
     rec, bits = _eval_fn(config, image.shape[1:])(params)
-    mse = float(jnp.mean((rec - image) ** 2))
+    mse = float(colour.mse(rec, image, config.colour))
     out = {
         "mse": mse,
         "psnr": float(-10 * np.log10(max(mse, 1e-20))),

@@ -23,10 +23,15 @@ class ImageError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Image:
-    """Pixels as float32 (H, W, C) in [0, 1] plus what is needed to write them back."""
+    """Pixels as float32 (H, W, C) in [0, 1] plus what is needed to write them back.
+
+    colour (coolchic.model.colour): "rgb" (RGB or gray), or "yuv444" / "yuv420" for planar YUV
+    (coolchic.io.yuv): then the channels are Y, U, V, 4:2:0 chroma repeated over its 2x2 blocks.
+    """
 
     pixels: np.ndarray
     bit_depth: int
+    colour: str = "rgb"
 
     @property
     def height(self) -> int:

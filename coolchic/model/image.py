@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from coolchic.config import ModelConfig
+from coolchic.model import colour
 from coolchic.model.arm import init_arm, latent_bits
 from coolchic.model.contract import Model, network_params
 from coolchic.model.latents import grid_shapes, init_latents
@@ -38,19 +39,20 @@ def features(params: dict, latents: list, config: ModelConfig, height: int, widt
 
 def image_functions(features, rate_bits):
     """(decode_image, rd_terms) of an image model from its features (the synthesis input) and
-    its latent rate: the synthesis, its clipping and the MSE are shared by the image families."""
+    its latent rate: the synthesis, its output format (config.colour), its clipping and the MSE
+    are shared by the image families."""
 
     def decode_image(params: dict, latents: list, config: ModelConfig, height: int, width: int):
         """Reconstruction (C, H, W) clipped to [0, 1] from (rounded) latents."""
         f = features(params, latents, config, height, width)
-        return jnp.clip(synthesize(params["synthesis"], f, config), 0.0, 1.0)
+        return jnp.clip(colour.subsample(synthesize(params["synthesis"], f, config), config.colour), 0.0, 1.0)
 
     def rd_terms(params: dict, latents: list, config: ModelConfig, image: jnp.ndarray):
         """(mse, bits) of an image (C, H, W) given latents already passed through a quantizer."""
         c, h, w = image.shape
         f = features(params, latents, config, h, w)
         se = squared_error(params["synthesis"], f, image, config)
-        return se / image.size, rate_bits(params, latents, config)
+        return se / colour.n_samples(image.shape, config.colour), rate_bits(params, latents, config)
 
     return decode_image, rd_terms
 

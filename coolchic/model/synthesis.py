@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from coolchic.config import ModelConfig
+from coolchic.model import colour
 from coolchic.model.arrays import matmul, stack_first, vmapped_as
 from coolchic.model.inits import fan_in_normal
 from coolchic.model.tiling import map_over_tiles, split_rows, sum_over_tiles, tile_rows
@@ -127,10 +128,12 @@ def _synth_slab(params: dict, feats: jnp.ndarray, valid: jnp.ndarray, config: Mo
     return x
 
 
-def _tiles(feats: jnp.ndarray, k: int):
-    """Row tiles of features (C, H, W) with k halo rows, and matching validity masks."""
+def _tiles(feats: jnp.ndarray, k: int, even: bool = False):
+    """Row tiles of features (C, H, W) with k halo rows, and matching validity masks; even: tiles
+    of an even number of rows (so 2x2 chroma blocks never straddle two tiles)."""
     c, h, w = feats.shape
     rows = tile_rows(h, w)
+    rows = rows - rows % 2 if even and rows > 1 else rows
     fp = jnp.pad(feats, ((0, 0), (k, k), (0, 0)))
     valid = jnp.pad(jnp.ones((h,), feats.dtype), (k, k))
     ft, fr = split_rows(fp, rows, k, k, axis=1)
@@ -146,18 +149,17 @@ def synthesize(params: dict, feats: jnp.ndarray, config: ModelConfig) -> jnp.nda
 
 
 def squared_error(params: dict, feats: jnp.ndarray, target: jnp.ndarray, config: ModelConfig) -> jnp.ndarray:
-    """Sum of squared errors between the synthesis of feats and target (C, H, W); the output is
-    clipped to [0, 1] first with the "c3" parameterisation (as C3 trains)."""
-    clip = config.parameterisation == "c3"
+    """Sum of squared errors over the coded samples (coolchic.model.colour) between the synthesis
+    of feats and target (C, H, W); the output is clipped to [0, 1] first where the config says so
+    (config.clip_in_training)."""
     k = len(params["convs"])
-    rows, tiles, rem = _tiles(feats, k)
+    rows, tiles, rem = _tiles(feats, k, even=config.colour == "yuv420")
     tt, tr = split_rows(target, rows, 0, 0, axis=1)
     tiles = (*tiles, tt) if tiles is not None else None
     rem = (*rem, tr) if rem is not None else None
 
     def slab_se(t):
         f, v, y = t
-        x = _synth_slab(params, f, v, config)
-        return jnp.sum(((jnp.clip(x, 0.0, 1.0) if clip else x) - y) ** 2)
+        return colour.squared_error(_synth_slab(params, f, v, config), y, config.colour, config.clip_in_training)
 
     return sum_over_tiles(slab_se, tiles, rem)
