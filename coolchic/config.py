@@ -108,6 +108,10 @@ class ModelConfig:
     colour: the decoder's output format (coolchic.model.colour): "rgb" (RGB, or gray with one
         channel), "yuv444" or "yuv420" (chroma averaged over 2x2 blocks, Cool-chic 5's 4:2:0).
         The header stores it beside the channel count; for_image's caller sets it from the input.
+    output_range: per channel (low, high) of a fixed affine map low + (high - low) * x of the
+        synthesis output (Cool-chic 5's YUV output transform: the net works in [0, 1] whatever
+        each plane's range); () for none. YUV only; set from the input's plane minima and maxima
+        (coolchic.api.image.image_config), stored in the header as samples of its bit depth.
     """
 
     n_grids: int = 7
@@ -125,6 +129,7 @@ class ModelConfig:
     conv_padding: str = "zero"
     parameterisation: str = "plain"
     colour: str = "rgb"
+    output_range: tuple[tuple[float, float], ...] = ()
 
     is_video: ClassVar[bool] = False  # VideoConfig: True
     RECORD: ClassVar[tuple] = (  # the .cool image header's architecture, in byte order
@@ -159,6 +164,14 @@ class ModelConfig:
             raise ValueError(f"unknown colour format {self.colour!r} (expected one of {', '.join(COLOURS)})")
         if self.colour != "rgb" and self.out_channels != 3:
             raise ValueError(f"colour format {self.colour} has 3 channels")
+        if self.output_range and (
+            self.colour == "rgb"
+            or len(self.output_range) != self.out_channels
+            or not all(0.0 <= lo <= hi <= 1.0 for lo, hi in self.output_range)
+        ):
+            raise ValueError(
+                f"output_range must be one 0 <= low <= high <= 1 pair per YUV channel, got {self.output_range}"
+            )
 
     @property
     def clip_in_training(self) -> bool:
@@ -192,6 +205,7 @@ class ModelConfig:
         d["context"] = [list(c) for c in self.context]
         d["arm_hidden"] = list(self.arm_hidden)
         d["synth_hidden"] = list(self.synth_hidden)
+        d["output_range"] = [list(p) for p in self.output_range]
         return d
 
     @classmethod
@@ -200,6 +214,7 @@ class ModelConfig:
         d["context"] = tuple(tuple(int(v) for v in c) for c in d["context"])
         d["arm_hidden"] = tuple(int(v) for v in d["arm_hidden"])
         d["synth_hidden"] = tuple(int(v) for v in d["synth_hidden"])
+        d["output_range"] = tuple(tuple(float(v) for v in p) for p in d.get("output_range", ()))
         return cls(**d)
 
     def scale_latents(self, latents: list) -> list:

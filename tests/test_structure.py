@@ -136,3 +136,15 @@ def test_public_face_exports_the_readme_calls():
         "macs_per_pixel",
     ):
         assert callable(getattr(coolchic, name))
+
+
+def test_every_config_survives_json_as_checkpoints_and_results_store_it():
+    """A checkpoint's meta is compared after a JSON round trip: to_dict must already be JSON's
+    (lists, not tuples) for every field, or resuming a fit refuses its own checkpoint."""
+    from coolchic.presets import PRESETS, get_preset
+
+    yuv = dataclasses.replace(get_preset("cc5-hop").config, colour="yuv420", output_range=((0.1, 0.9),) * 3)
+    for config in [get_preset(name).config for name in PRESETS] + [yuv, VideoConfig()]:
+        d = config.to_dict()
+        assert json.loads(json.dumps(d)) == d, type(config).__name__
+        assert type(config).from_dict(json.loads(json.dumps(d))) == config

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from coolchic.api.image import decode_image, encode_image
+from coolchic.api.image import decode_image, encode_image, image_config
 from coolchic.cli.main import main
 from coolchic.coding import image_codec as codec
 from coolchic.coding.errors import BitstreamError
@@ -169,6 +169,31 @@ def test_yuv_streams_carry_their_colour_byte(yuv420_odd):
         codec.decode(bytes(body) + struct.pack("<I", zlib.crc32(bytes(body))))
 
 
+def test_yuv_output_range_is_the_planes_extremes_exactly_in_the_header(yuv420_odd):
+    _, img, data, _ = yuv420_odd
+    q = np.round(img.pixels.reshape(-1, 3) * 1023).astype(int)
+    expect = tuple((lo / 1023, hi / 1023) for lo, hi in zip(q.min(0), q.max(0)))
+    assert image_config(LOP, img, 1e-2).output_range == expect
+    header = codec.unpack(data)[0]
+    assert header.config.output_range == expect  # bit for bit: the decoder's transform is the encoder's
+    body = bytearray(data[:-4])
+    assert struct.unpack("<6H", body[10:22]) == tuple(int(v) for pair in zip(q.min(0), q.max(0)) for v in pair)
+    body[10:14] = struct.pack("<2H", 900, 100)  # low above high
+    with pytest.raises(BitstreamError, match="output range"):
+        codec.decode(bytes(body) + struct.pack("<I", zlib.crc32(bytes(body))))
+    # the transform is low + (high - low) * x per channel, before the 4:2:0 pooling and the clip
+    c = dataclasses.replace(LOP, colour="yuv444", output_range=((0.25, 0.75), (0.5, 0.5), (0.0, 1.0)))
+    x = jnp.full((3, 2, 2), 0.2)
+    np.testing.assert_allclose(colour.output_transform(x, c.output_range)[:, 0, 0], [0.35, 0.5, 0.2], rtol=1e-6)
+    with pytest.raises(ValueError, match="output_range"):
+        dataclasses.replace(LOP, output_range=((0.0, 1.0),) * 3)  # RGB has no output transform
+    with pytest.raises(ValueError, match="output_range"):
+        dataclasses.replace(c, output_range=((0.6, 0.5),) * 3)
+    full = np.zeros((2, 2, 3), np.float32)
+    full[0, 0] = 1.0  # every plane spans 0..255: no transform, the default full range in the header
+    assert image_config(LOP, Image(full, 8, "yuv444"), 1e-2).output_range == ()
+
+
 def test_444_and_configs():
     with pytest.raises(ValueError, match="3 channels"):
         dataclasses.replace(LOP, out_channels=1, colour="yuv420")
@@ -184,7 +209,7 @@ def test_444_and_configs():
 
 
 def test_cli_codes_a_yuv_image_and_refuses_mismatched_outputs(yuv420_odd, tmp_path, capsys):
-    f, _, data, _ = yuv420_odd
+    f, img, data, _ = yuv420_odd
     s = tmp_path / "a.cool"
     s.write_bytes(data)
     out = tmp_path / "d.yuv"
@@ -193,7 +218,11 @@ def test_cli_codes_a_yuv_image_and_refuses_mismatched_outputs(yuv420_odd, tmp_pa
     assert main(["decode", str(s), "-o", str(tmp_path / "d.png")]) == 1
     assert "holds a YUV420 image; decode it to .yuv" in capsys.readouterr().err
     assert main(["info", str(s)]) == 0
-    assert "10-bit, YUV420" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    lo, hi = (
+        np.round(dec_planes * 1023).astype(int) for dec_planes in (img.pixels.min((0, 1)), img.pixels.max((0, 1)))
+    )
+    assert "10-bit, YUV420" in shown and f"output range (samples): Y {lo[0]}..{hi[0]}, U {lo[1]}..{hi[1]}" in shown
     # a name without the layout needs --size; flags that do not fit the file are refused
     g = tmp_path / "plain.yuv"
     g.write_bytes(f.read_bytes())

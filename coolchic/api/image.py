@@ -32,7 +32,20 @@ def image_to_chw(img: Image) -> np.ndarray:
 def image_config(config: ModelConfig, img: Image, lmbda: float) -> ModelConfig:
     """The configuration fitted to this image: the family's choices for its size and lambda, and
     the decoder output format of its colour."""
-    return dataclasses.replace(config.for_image(img.channels, img.height, img.width, lmbda), colour=img.colour)
+    return dataclasses.replace(
+        config.for_image(img.channels, img.height, img.width, lmbda), colour=img.colour, output_range=output_range(img)
+    )
+
+
+def output_range(img: Image) -> tuple:
+    """Cool-chic 5's YUV output transform: each plane's (min, max), in samples of its bit depth
+    (exact in the header); () for RGB or planes that span the whole range."""
+    if img.colour == "rgb":
+        return ()
+    maxval = (1 << img.bit_depth) - 1
+    q = to_integers(img.pixels, img.bit_depth).reshape(-1, img.channels)
+    pairs = tuple((int(lo) / maxval, int(hi) / maxval) for lo, hi in zip(q.min(0), q.max(0)))
+    return () if all(p == (0.0, 1.0) for p in pairs) else pairs
 
 
 def quality(orig: np.ndarray, rec: np.ndarray, colour_format: str) -> dict:
@@ -159,9 +172,11 @@ def encode_images(
 ) -> list[tuple[bytes, EncodeReport]]:
     """encode_image for several images of one size, fitted as coolchic.fitting.candidates.fit_batch
     does (batch: see batch_mode). encode_seconds and fit_seconds are each image's share of the batch's time."""
-    shapes = {(im.height, im.width, im.channels, im.colour) for im in imgs}
+    shapes = {(im.height, im.width, im.channels, im.colour, output_range(im)) for im in imgs}
     if len(shapes) != 1:
-        raise ValueError(f"encode_images needs images of one size and colour format, got {sorted(shapes)}")
+        raise ValueError(
+            f"encode_images needs images of one size, colour format and (YUV) plane ranges, got {sorted(shapes)}"
+        )
     config = image_config(config, imgs[0], lmbda)
     t0 = time.perf_counter()
     results = fit_batch(

@@ -183,6 +183,12 @@ def cmd_info(args) -> int:
             f"  Cool-chic 5 decoder: hyperlatents at levels {list(c.hyper_levels)}, IFCE {c.ifce_features} features "
             f"on {c.ifce_grids} grids, {c.arm_layers} residual ARM layers, pre-concatenation taps {c.preconcat_taps}"
         )
+    if c.output_range:
+        top = (1 << header.bit_depth) - 1
+        print(
+            "  output range (samples): "
+            + ", ".join(f"{p} {round(lo * top)}..{round(hi * top)}" for p, (lo, hi) in zip("YUV", c.output_range))
+        )
     print(
         "  quantization steps (weights, biases): "
         + ", ".join(f"{m} 2^-{k[0]}, 2^-{k[1]}" for m, k in header.steps.items())

@@ -106,6 +106,7 @@ def synthesize(params: dict, feats: np.ndarray, config: ModelConfig) -> np.ndarr
             x = activate(x, config.synth_activation)
     if "stabiliser" in params:  # Cool-chic 5: a linear map of the features added to the output
         x += pixel_mlp([params["stabiliser"]], feats)
+    x = colour.output_transform(x, config.output_range)
     return np.clip(colour.subsample(x, config.colour), 0.0, 1.0)
 
 

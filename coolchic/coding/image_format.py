@@ -3,6 +3,7 @@
 Layout (format version 4; all integers little-endian, varints LEB128; docs/bitstream.md has the
 table): magic "CCJX", version u8, height and width varints, channels u8, bit depth u8 (8..16),
     colour format u8 (COLOURS: 0 RGB or gray, 1 YUV 4:4:4, 2 YUV 4:2:0),
+    for YUV the output range (config.output_range): per channel low and high as u16 samples,
     model family u8 (FAMILIES: 0 this library's Cool-chic / C3 decoder, 1 Cool-chic 5's),
     architecture (the family's config RECORD: grids, ARM context and widths, upsampling, synthesis),
     per module (arm, upsampling, synthesis): weight/bias step exponents and, per group,
@@ -78,9 +79,31 @@ def write_header(w: Writer, h: Header) -> None:
     w.varint(h.width)
     w.put("BB", h.channels, h.bit_depth)
     w.put("B", COLOURS.index(h.config.colour))
+    if h.config.colour != "rgb":
+        w.put(f"{2 * h.channels}H", *range_samples(h.config.output_range, h.channels, h.bit_depth))
     w.put("B", family(h.config))
     write_config(w, h.config)
     write_modules(w, h.steps, h.codes)
+
+
+def range_samples(output_range: tuple, channels: int, bit_depth: int) -> list[int]:
+    """config.output_range as samples of the bit depth (low, high per channel); () is 0..max."""
+    maxval = (1 << bit_depth) - 1
+    pairs = output_range or ((0.0, 1.0),) * channels
+    out = [round(v * maxval) for pair in pairs for v in pair]
+    if any(abs(q / maxval - v) > 1e-12 for q, v in zip(out, (v for pair in pairs for v in pair))):
+        raise ValueError(f"output_range {output_range} is not made of {bit_depth}-bit samples")
+    return out
+
+
+def read_range(samples: tuple, bit_depth: int) -> tuple:
+    """Inverse of range_samples; the full range 0..max reads as () (no transform)."""
+    maxval = (1 << bit_depth) - 1
+    check(
+        all(0 <= lo <= hi <= maxval for lo, hi in zip(samples[::2], samples[1::2])), f"invalid output range {samples}"
+    )
+    pairs = tuple((lo / maxval, hi / maxval) for lo, hi in zip(samples[::2], samples[1::2]))
+    return () if all(p == (0.0, 1.0) for p in pairs) else pairs
 
 
 def read_header(r: Reader) -> Header:
@@ -108,12 +131,15 @@ def read_header(r: Reader) -> Header:
         check(code < len(COLOURS), f"unknown colour format {code} (this reader knows 0..{len(COLOURS) - 1})")
         colour = COLOURS[code]
         check(colour == "rgb" or channels == 3, f"colour format {colour} needs 3 channels, got {channels}")
+    output_range = ()
+    if colour != "rgb":
+        output_range = read_range(r.get(f"{2 * channels}H", "output range"), bit_depth)
     cls = ModelConfig
     if version >= 3:
         fam = r.get("B", "model family")
         check(fam < len(FAMILIES), f"unknown model family {fam} (this reader knows 0..{len(FAMILIES) - 1})")
         cls = FAMILIES[fam]
-    config = read_config(r, cls, RECORDS[version], out_channels=channels, colour=colour)
+    config = read_config(r, cls, RECORDS[version], out_channels=channels, colour=colour, output_range=output_range)
     steps, codes = read_modules(r, compact=version >= 2)
     return Header(height, width, channels, bit_depth, config, steps, codes, version)
 

@@ -18,7 +18,17 @@ import numpy as np
 
 from coolchic.config import COLOURS
 
-__all__ = ["COLOURS", "mse", "n_samples", "planes", "pool2", "repeat2", "squared_error", "subsample"]
+__all__ = [
+    "COLOURS",
+    "mse",
+    "output_transform",
+    "n_samples",
+    "planes",
+    "pool2",
+    "repeat2",
+    "squared_error",
+    "subsample",
+]
 
 
 def _xp(x):
@@ -39,6 +49,14 @@ def repeat2(x, height: int, width: int):
     """Each sample of the last two axes repeated over its 2x2 block, cropped to height x width."""
     xp = _xp(x)
     return xp.repeat(xp.repeat(x, 2, axis=-2), 2, axis=-1)[..., :height, :width]
+
+
+def output_transform(x, output_range: tuple):
+    """low + (high - low) * x per channel of x (C, ..., H, W) (config.output_range; () is the identity)."""
+    if not output_range:
+        return x
+    lo, hi = (np.asarray(v, np.float32).reshape(-1, *[1] * (x.ndim - 1)) for v in zip(*output_range))
+    return lo + (hi - lo) * x
 
 
 def subsample(x, colour: str):

@@ -125,7 +125,7 @@ def _synth_slab(params: dict, feats: jnp.ndarray, valid: jnp.ndarray, config: Mo
             x = ACTIVATIONS[config.synth_activation](x)
     if "stabiliser" in params:  # Cool-chic 5: a linear map of the features added to the output
         x = x + pixel_mlp([params["stabiliser"]], feats[:, k : feats.shape[1] - k])
-    return x
+    return colour.output_transform(x, config.output_range)
 
 
 def _tiles(feats: jnp.ndarray, k: int, even: bool = False):
