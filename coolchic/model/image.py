@@ -9,8 +9,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+import coolchic.model.colour as colour
 from coolchic.config import ModelConfig
-from coolchic.model import colour
 from coolchic.model.arm import init_arm, latent_bits
 from coolchic.model.contract import Model, network_params
 from coolchic.model.latents import grid_shapes, init_latents

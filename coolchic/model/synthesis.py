@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import coolchic.model.colour as colour
 from coolchic.config import ModelConfig
-from coolchic.model import colour
 from coolchic.model.arrays import matmul, stack_first, vmapped_as
 from coolchic.model.inits import fan_in_normal
 from coolchic.model.tiling import map_over_tiles, split_rows, sum_over_tiles, tile_rows
