@@ -12,6 +12,24 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(REPO, ".pytest_c
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Free the compiled programs after a test module once the process holds many memory mappings:
+    XLA's CPU executables each hold some, and the whole suite's programs in one process pass the
+    kernel's limit (vm.max_map_count, 65530), after which LLVM fails ("Cannot allocate memory")
+    and the process aborts. Clearing only then keeps the programs modules share."""
+    yield
+    try:
+        with open("/proc/self/maps") as f:
+            maps = sum(1 for _ in f)
+    except OSError:
+        return
+    if maps > 20000:
+        import jax
+
+        jax.clear_caches()
+
+
 def leaves_close(a, b, atol):
     """Every leaf of pytree a within atol of b's (same structure)."""
     import jax
