@@ -30,6 +30,21 @@ def _release_compiled_programs():
         jax.clear_caches()
 
 
+def decode_in_fresh_process(path) -> np.ndarray:
+    """The reconstruction of the .cool file at path, decoded by a new Python process."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json; from coolchic.coding import image_codec as c; "
+        "r, h, _ = c.decode(open(sys.argv[1], 'rb').read()); print(json.dumps([r.shape, r.ravel().tolist()]))"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    shape, values = json.loads(run.stdout)
+    return np.array(values, np.float32).reshape(shape)
+
+
 def leaves_close(a, b, atol):
     """Every leaf of pytree a within atol of b's (same structure)."""
     import jax

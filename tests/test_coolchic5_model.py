@@ -1,14 +1,12 @@
 """Cool-chic 5's decoder: upsampling against its definition, grid order, MACs, header, exact coding."""
 
 import dataclasses
-import json
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import decode_in_fresh_process
 
 from coolchic.coding import coolchic5_latents as c5l
 from coolchic.coding import image_codec as codec
@@ -178,12 +176,7 @@ def test_odd_size_round_trip_is_bit_exact_in_a_fresh_process(fitted_odd, tmp_pat
     assert psnr > 20  # a real reconstruction
     f = tmp_path / "a.cool"
     f.write_bytes(data)
-    code = (
-        "import sys, numpy as np, json; from coolchic.coding import image_codec as c; "
-        "r, h, _ = c.decode(open(sys.argv[1], 'rb').read()); print(json.dumps(r.ravel().tolist()))"
-    )
-    out = subprocess.run([sys.executable, "-c", code, str(f)], capture_output=True, text=True, check=True)
-    np.testing.assert_array_equal(np.array(json.loads(out.stdout), np.float32).reshape(x.shape), rec)
+    np.testing.assert_array_equal(decode_in_fresh_process(f), rec)
 
 
 def test_gray_round_trip_is_bit_exact():

@@ -1,16 +1,14 @@
 """YUV 4:2:0 / 4:4:4 images: raw .yuv I/O, Cool-chic 5's 4:2:0 output and distortion, exact coding."""
 
 import dataclasses
-import json
 import struct
-import subprocess
-import sys
 import zlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import decode_in_fresh_process
 
 from coolchic.api.image import decode_image, encode_image, image_config
 from coolchic.cli.main import main
@@ -148,14 +146,7 @@ def test_420_image_codes_bit_exactly_in_a_fresh_process(yuv420_odd, tmp_path):
     assert report.psnr > 25
     s = tmp_path / "a.cool"
     s.write_bytes(data)
-    code = (
-        "import sys, json; from coolchic.coding import image_codec as c; "
-        "r, h, _ = c.decode(open(sys.argv[1], 'rb').read()); print(json.dumps(r.ravel().tolist()))"
-    )
-    run = subprocess.run([sys.executable, "-c", code, str(s)], capture_output=True, text=True, check=True)
-    np.testing.assert_array_equal(
-        np.array(json.loads(run.stdout), np.float32).reshape(3, 27, 31), codec.decode(data)[0]
-    )
+    np.testing.assert_array_equal(decode_in_fresh_process(s), codec.decode(data)[0])
 
 
 def test_yuv_streams_carry_their_colour_byte(yuv420_odd):
